@@ -1,0 +1,67 @@
+"""Provider metadata, declarative as Airflow 3.2+ expects (no hook import, no wtforms)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from debitura_provider import __version__
+
+PROVIDER_INFO: dict[str, Any] = {
+    "package-name": "airflow-provider-debitura",
+    "name": "Debitura",
+    "description": "Refer overdue invoices to Debitura as managed cases and monitor them until paid.",
+    "versions": [__version__],
+    "connection-types": [
+        {
+            "connection-type": "debitura",
+            "hook-class-name": "debitura_provider.hooks.debitura.DebituraHook",
+            "hook-name": "Debitura",
+            "ui-field-behaviour": {
+                "hidden-fields": ["schema", "login", "port", "extra"],
+                "relabeling": {"host": "API base URL", "password": "API key"},
+                "placeholders": {
+                    "host": "https://collectionpartner-api.debitura.com",
+                    "password": "Key from partner.debitura.com → API Keys",
+                },
+            },
+            "conn-fields": {
+                "timeout": {
+                    "label": "Timeout (seconds)",
+                    "description": "Per-request timeout.",
+                    "schema": {"type": ["number", "null"], "minimum": 1, "default": 30},
+                },
+                "max_attempts": {
+                    "label": "Attempts per request",
+                    "description": "Tries for connect errors, timeouts, 5xx and 429 (POSTs only with an idempotency key).",
+                    "schema": {"type": ["integer", "null"], "minimum": 1, "maximum": 20, "default": 5},
+                },
+                "verify_tls": {
+                    "label": "Verify TLS certificates",
+                    "description": "Turning this off for a non-loopback host logs a warning on every client.",
+                    "schema": {"type": ["boolean", "null"], "default": True},
+                },
+                "rate_limit_per_minute": {
+                    "label": "Requests per minute",
+                    "description": "Client-side budget per API key (Debitura allows 2,000; 0 turns the limiter off).",
+                    "schema": {"type": ["integer", "null"], "minimum": 0, "default": 2000},
+                },
+                "portal_url": {
+                    "label": "Partner portal URL",
+                    "description": "Base of the 'Debitura case' links; defaults to https://partner.debitura.com.",
+                    "schema": {"type": ["string", "null"]},
+                },
+                "webhook_secret": {
+                    "label": "Webhook signing secret",
+                    "description": "The base64 secret Debitura returned when the webhook subscription was created.",
+                    "schema": {"type": ["string", "null"], "format": "password"},
+                },
+            },
+        }
+    ],
+    "hooks": [{"integration-name": "Debitura", "python-modules": ["debitura_provider.hooks.debitura"]}],
+    "operators": [{"integration-name": "Debitura", "python-modules": ["debitura_provider.operators.managed_cases"]}],
+    "sensors": [{"integration-name": "Debitura", "python-modules": ["debitura_provider.sensors.managed_cases"]}],
+    "triggers": [{"integration-name": "Debitura", "python-modules": ["debitura_provider.triggers.managed_cases"]}],
+    "extra-links": ["debitura_provider.links.DebituraCaseLink"],
+    "plugins": [{"name": "debitura_webhooks", "plugin-class": "debitura_provider.plugins.webhooks.DebituraWebhookPlugin"}],
+}

@@ -1,0 +1,211 @@
+"""One error hierarchy for everything that can go wrong talking to Debitura.
+
+Messages say what happened and what to do. None of them ever carries the API key: the key lives
+only in the request's auth flow, never in an exception, a log line or a repr.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import httpx
+from pydantic import ValidationError
+from pydantic.alias_generators import to_camel
+
+from debitura_provider.api.models.errors import ApiErrorBody, BusinessError
+
+FieldErrors = dict[str, list[str]]
+
+
+class DebituraError(Exception):
+    """Base of every error this package raises."""
+
+
+class ConfigurationError(DebituraError, ValueError):
+    """The client was set up in a way that is unsafe or cannot work (say, plain http to a public host)."""
+
+
+class RequestValidationError(DebituraError, ValueError):
+    """A request was refused before sending because a field is invalid; nothing reached Debitura."""
+
+    def __init__(self, what: str, field_errors: FieldErrors) -> None:
+        self.what = what
+        self.field_errors = field_errors
+        lines = "; ".join(f"{field}: {' / '.join(msgs)}" for field, msgs in field_errors.items())
+        super().__init__(f"Invalid {what} (nothing was sent): {lines}")
+
+    @classmethod
+    def from_pydantic(cls, what: str, error: ValidationError) -> RequestValidationError:
+        return cls(what, field_errors_of(error))
+
+
+def field_errors_of(error: ValidationError) -> FieldErrors:
+    """The API's 400 field map (``{"debtor.email": ["..."]}``) for a pydantic error, with wire names."""
+    errors: FieldErrors = {}
+    for item in error.errors(include_url=False):
+        field = ".".join(to_camel(part) if isinstance(part, str) else str(part) for part in item["loc"]) or "body"
+        message = str(item["msg"]).removeprefix("Value error, ")
+        errors.setdefault(field, []).append(message)
+    return errors
+
+
+class TransportError(DebituraError):
+    """Debitura could not be reached, or did not answer in time."""
+
+    def __init__(self, method: str, path: str, cause: httpx.TransportError) -> None:
+        self.method = method
+        self.path = path
+        super().__init__(
+            f"{method} {path}: {type(cause).__name__} talking to Debitura. "
+            "It is retried where safe; if it persists, check the base URL and network."
+        )
+
+
+class ApiError(DebituraError):
+    """Debitura answered with an error status. Carries the status, business errors and field errors."""
+
+    hint = "See the business errors for what to change."
+
+    def __init__(
+        self,
+        *,
+        status_code: int,
+        method: str,
+        path: str,
+        error: str | None = None,
+        message: str | None = None,
+        business_errors: Sequence[BusinessError] = (),
+        field_errors: FieldErrors | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        self.status_code = status_code
+        self.method = method
+        self.path = path
+        self.error = error
+        self.message = message
+        self.business_errors = list(business_errors)
+        self.field_errors = field_errors or {}
+        self.retry_after = retry_after
+        super().__init__(self._describe())
+
+    @property
+    def error_types(self) -> list[str]:
+        """The ``businessErrors[].type`` values, e.g. ``["NoPartnerAvailable"]``."""
+        return [b.type for b in self.business_errors if b.type]
+
+    def _describe(self) -> str:
+        parts = [f"Debitura answered {self.status_code} to {self.method} {self.path}"]
+        detail = self.message or self.error
+        if detail:
+            parts.append(f": {detail}")
+        for b in self.business_errors:
+            parts.append(f" [{b.type}] {b.message or ''}".rstrip())
+            if b.solution_url:
+                parts.append(f" (see {b.solution_url})")
+        if self.field_errors:
+            fields = "; ".join(f"{f}: {' / '.join(m)}" for f, m in self.field_errors.items())
+            parts.append(f" Field errors: {fields}.")
+        parts.append(f" {self.hint}")
+        return "".join(parts)
+
+
+class BadRequestError(ApiError):
+    hint = "Fix the fields named above and send again."
+
+
+class AuthenticationError(ApiError):
+    hint = "Check that the connection's password holds a current API key from the partner portal."
+
+
+class PermissionDeniedError(ApiError):
+    hint = "The key is valid but its partner may not do this; managing partners cannot act on production cases."
+
+
+class NotFoundError(ApiError):
+    hint = "Check the id; a case is visible only to its managing and its collection partner."
+
+
+class ConflictError(ApiError):
+    hint = "The same request is still being processed, or the change conflicts with the case's state."
+
+
+class BusinessRuleError(ApiError):
+    hint = "Debitura refused this on a business rule; the solution URL says how to resolve it."
+
+
+class RateLimitError(ApiError):
+    hint = "The API key's rate budget is spent; wait retryAfter seconds."
+
+
+class ServerError(ApiError):
+    hint = "Debitura failed; it is retried with backoff where safe."
+
+
+_BY_STATUS: Mapping[int, type[ApiError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    422: BusinessRuleError,
+    429: RateLimitError,
+}
+
+
+def error_from_response(response: httpx.Response, method: str, path: str) -> ApiError:
+    """Read any of Debitura's error shapes (ApiErrorResponseDto, field map, ProblemDetails, 429 body)."""
+    status = response.status_code
+    cls = _BY_STATUS.get(status, ServerError if status >= 500 else ApiError)
+    body = _json_object(response)
+    field_errors = _field_map(body)
+    parsed = ApiErrorBody.model_validate(body) if body else ApiErrorBody()
+    message = parsed.message or _text(body.get("detail")) or _text(body.get("title"))
+    retry_after = _retry_after(body, response.headers)
+    return cls(
+        status_code=status,
+        method=method,
+        path=path,
+        error=parsed.error,
+        message=message,
+        business_errors=parsed.business_errors,
+        field_errors=field_errors,
+        retry_after=retry_after,
+    )
+
+
+def _json_object(response: httpx.Response) -> dict[str, Any]:
+    try:
+        data = response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _field_map(body: Mapping[str, Any]) -> FieldErrors:
+    # Either ValidationProblemDetails ({"errors": {...}}) or a bare {"field": ["msg"]} map.
+    nested = body.get("errors")
+    source: Mapping[str, Any] = nested if isinstance(nested, dict) else body
+    return {
+        str(k): [str(m) for m in v]
+        for k, v in source.items()
+        if isinstance(v, list) and k != "businessErrors" and all(isinstance(m, str) for m in v)
+    }
+
+
+def _retry_after(body: Mapping[str, Any], headers: httpx.Headers) -> float | None:
+    value = body.get("retryAfter")
+    if isinstance(value, int | float) and value >= 0:
+        return float(value)
+    header = headers.get("Retry-After")
+    if header is not None:
+        try:
+            return max(float(header), 0.0)
+        except ValueError:
+            return None
+    return None

@@ -1,0 +1,41 @@
+"""Error bodies. Debitura answers with several shapes; all are read into one exception type."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from debitura_provider.api.models._base import ApiModel
+
+
+class BusinessError(ApiModel):
+    """A rule the request broke, e.g. ``NoPartnerAvailable``; ``solution_url`` says how to fix it."""
+
+    type: str | None = None
+    message: str | None = None
+    solution_url: str | None = None
+
+
+class ApiErrorBody(ApiModel):
+    """``ApiErrorResponseDto``: ``error``/``message`` are legacy, ``business_errors`` canonical."""
+
+    error: str | None = None
+    message: str | None = None
+    business_errors: list[BusinessError] = Field(default_factory=list)
+
+
+class ProblemDetails(ApiModel):
+    """RFC 7807 body, used for 401."""
+
+    type: str | None = None
+    title: str | None = None
+    status: int | None = None
+    detail: str | None = None
+    instance: str | None = None
+
+
+class RateLimitBody(ApiModel):
+    """The 429 body; ``retry_after`` is in seconds."""
+
+    error: str | None = None
+    message: str | None = None
+    retry_after: float | None = None
