@@ -5,9 +5,13 @@ Fixtures live in ``tests/fixtures/``, one module per real part the tests start.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -16,3 +20,15 @@ os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "dags")
 
 pytest_plugins: list[str] = []
+
+
+@pytest.fixture(scope="session")
+def openapi_spec() -> dict[str, Any]:
+    """Debitura's official spec, the test oracle. Absent: skipped locally, a failure under CI=true."""
+    path = Path(os.environ.get("DEBITURA_OPENAPI_SPEC", REPO.parent / "shared" / "debitura" / "collection-partner-api.json"))
+    if not path.is_file():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"Debitura's OpenAPI spec is missing at {path}; CI must have it (set DEBITURA_OPENAPI_SPEC)")
+        pytest.skip(f"Debitura's OpenAPI spec not found at {path} (set DEBITURA_OPENAPI_SPEC)")
+    spec: dict[str, Any] = json.loads(path.read_text())
+    return spec

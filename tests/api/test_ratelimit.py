@@ -1,0 +1,53 @@
+"""The client-side budget keeps one key inside every window, shared by all its clients."""
+
+from __future__ import annotations
+
+from debitura_provider.api.ratelimit import DEBITURA_LIMITS, UNLIMITED, RateBudget, RateLimits, budget_for
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_requests_within_the_minute_limit_do_not_wait() -> None:
+    budget = RateBudget(RateLimits(per_minute=5, per_hour=None, per_day=None), clock=FakeClock())
+    assert [budget.reserve() for _ in range(5)] == [0.0] * 5
+
+
+def test_the_next_request_waits_until_the_oldest_leaves_the_window() -> None:
+    clock = FakeClock()
+    budget = RateBudget(RateLimits(per_minute=3, per_hour=None, per_day=None), clock=clock)
+    for _ in range(3):
+        budget.reserve()
+        clock.now += 1
+    assert budget.reserve() == 60.0 - 3  # first was at 1000, now is 1003: due at 1060
+
+
+def test_every_window_is_respected() -> None:
+    clock = FakeClock()
+    budget = RateBudget(RateLimits(per_minute=100, per_hour=4, per_day=None), clock=clock)
+    waits = [budget.reserve() for _ in range(5)]
+    assert waits[:4] == [0.0] * 4
+    assert waits[4] == 3600.0
+
+
+def test_reservations_never_go_backwards_under_pressure() -> None:
+    clock = FakeClock()
+    budget = RateBudget(RateLimits(per_minute=2, per_hour=None, per_day=None), clock=clock)
+    waits = [budget.reserve() for _ in range(6)]
+    assert waits == [0.0, 0.0, 60.0, 60.0, 120.0, 120.0]
+
+
+def test_unlimited_never_waits() -> None:
+    budget = RateBudget(UNLIMITED)
+    assert all(budget.reserve() == 0.0 for _ in range(10_000))
+
+
+def test_one_budget_per_key_and_url() -> None:
+    a = budget_for("https://x.test/", "key-a", DEBITURA_LIMITS)
+    assert budget_for("https://x.test", "key-a", DEBITURA_LIMITS) is a
+    assert budget_for("https://x.test", "key-b", DEBITURA_LIMITS) is not a
