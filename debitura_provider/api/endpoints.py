@@ -29,6 +29,10 @@ from debitura_provider.api._call import (
 from debitura_provider.api.errors import RequestValidationError
 
 MAX_PAGE_SIZE = 100
+MAX_FILE_BYTES = 25 * 1024 * 1024
+ALLOWED_FILE_EXTENSIONS = (
+    ".pdf", ".doc", ".docx", ".xls", ".xlsx", ".jpg", ".jpeg", ".png", ".txt", ".zip", ".csv", ".eml",
+)
 
 CaseId = UUID | str
 Body = Mapping[str, Any]
@@ -69,7 +73,9 @@ def _idempotent_post(path: str, body: Any, key: str | None, parse: Any) -> Call[
 # --- Managed cases: what a managing partner refers and monitors ------------------------------------
 
 
-def create_managed_case(request: m.CreateManagedCaseRequest | Body, *, idempotency_key: str | None = None) -> Call[m.Case]:
+def create_managed_case(
+    request: m.CreateManagedCaseRequest | Body, *, idempotency_key: str | None = None
+) -> Call[m.Case]:
     """Refer one invoice. Always sends an ``Idempotency-Key``, derived from the body unless given,
     so retrying (by the client or by Airflow) returns the first case instead of creating another."""
     body = parse_model(m.CreateManagedCaseRequest, request, "managed case").to_wire()
@@ -265,12 +271,6 @@ def upload_case_file(
     data = {k: v for k, v in (("DocumentType", document_type), ("Description", description)) if v is not None}
     files = {"File": (file_name, content, "application/octet-stream")}
     return Call("POST", f"/cases/{uuid_arg(case_id, 'id')}/files", one(m.CaseFile), files=files, data=data)
-
-
-MAX_FILE_BYTES = 25 * 1024 * 1024
-ALLOWED_FILE_EXTENSIONS = (
-    ".pdf", ".doc", ".docx", ".xls", ".xlsx", ".jpg", ".jpeg", ".png", ".txt", ".zip", ".csv", ".eml",
-)
 
 
 def add_case_note(case_id: CaseId, request: m.CreateNoteRequest | Body) -> Call[m.Note]:
