@@ -13,7 +13,7 @@ import ipaddress
 import logging
 import time
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
@@ -21,10 +21,12 @@ from urllib.parse import urlsplit
 
 import httpx
 import tenacity
+from typing_extensions import Unpack
 
 from debitura_provider import __version__
 from debitura_provider.api import endpoints
 from debitura_provider.api._call import Call
+from debitura_provider.api.endpoints import CaseFilters
 from debitura_provider.api.errors import (
     ApiError,
     ConfigurationError,
@@ -33,7 +35,7 @@ from debitura_provider.api.errors import (
     TransportError,
     error_from_response,
 )
-from debitura_provider.api.models import Case, CasePage, Lifecycle
+from debitura_provider.api.models import Case, CasePage
 from debitura_provider.api.ratelimit import DEBITURA_LIMITS, RateBudget, RateLimits, budget_for
 
 if TYPE_CHECKING:
@@ -260,7 +262,7 @@ class _Operations:
 ListCall = Callable[..., Call[CasePage]]
 
 
-def _pages(list_call: ListCall, filters: dict[str, Any]) -> Iterator[Call[CasePage]]:
+def _pages(list_call: ListCall, filters: Mapping[str, Any]) -> Iterator[Call[CasePage]]:
     """The calls for page 1, 2, ...; the caller stops when a page says it is the last."""
     page = 1
     while True:
@@ -271,21 +273,6 @@ def _pages(list_call: ListCall, filters: dict[str, Any]) -> Iterator[Call[CasePa
 def _is_last(result: CasePage) -> bool:
     info = result.page
     return info.current_page >= info.total_pages or info.response_count < info.page_size or not result.cases
-
-
-def _filters(
-    statuses: Iterable[Lifecycle | str] | None,
-    ids: Iterable[Any] | None,
-    debtor_ids: Iterable[Any] | None,
-    division_ids: Iterable[Any] | None,
-    sort: str | None,
-    page_size: int,
-    **extra: Any,
-) -> dict[str, Any]:
-    return {
-        "statuses": statuses, "ids": ids, "debtor_ids": debtor_ids, "division_ids": division_ids,
-        "sort": sort, "page_size": page_size, **extra,
-    }
 
 
 class DebituraClient(_ClientCore, _Operations):
@@ -331,38 +318,15 @@ class DebituraClient(_ClientCore, _Operations):
             raise TransportError(call.method, call.path, exc) from exc
         return self._finish(call, response)
 
-    def iter_managed_cases(
-        self,
-        *,
-        statuses: Iterable[Lifecycle | str] | None = None,
-        ids: Iterable[Any] | None = None,
-        debtor_ids: Iterable[Any] | None = None,
-        division_ids: Iterable[Any] | None = None,
-        sort: str | None = None,
-        page_size: int = endpoints.MAX_PAGE_SIZE,
-    ) -> Iterator[Case]:
+    def iter_managed_cases(self, **filters: Unpack[CaseFilters]) -> Iterator[Case]:
         """Every referred case matching the filters, page after page."""
-        filters = _filters(statuses, ids, debtor_ids, division_ids, sort, page_size)
         yield from self._iterate(endpoints.list_managed_cases, filters)
 
-    def iter_cases(
-        self,
-        *,
-        statuses: Iterable[Lifecycle | str] | None = None,
-        ids: Iterable[Any] | None = None,
-        debtor_ids: Iterable[Any] | None = None,
-        division_ids: Iterable[Any] | None = None,
-        sort: str | None = None,
-        page_size: int = endpoints.MAX_PAGE_SIZE,
-        include_test_cases: bool = False,
-    ) -> Iterator[Case]:
+    def iter_cases(self, *, include_test_cases: bool = False, **filters: Unpack[CaseFilters]) -> Iterator[Case]:
         """Every case assigned to this partner matching the filters."""
-        filters = _filters(
-            statuses, ids, debtor_ids, division_ids, sort, page_size, include_test_cases=include_test_cases
-        )
-        yield from self._iterate(endpoints.list_cases, filters)
+        yield from self._iterate(endpoints.list_cases, {**filters, "include_test_cases": include_test_cases})
 
-    def _iterate(self, list_call: ListCall, filters: dict[str, Any]) -> Iterator[Case]:
+    def _iterate(self, list_call: ListCall, filters: Mapping[str, Any]) -> Iterator[Case]:
         for call in _pages(list_call, filters):
             result = self.send(call)
             yield from result.cases
@@ -421,40 +385,19 @@ class AsyncDebituraClient(_ClientCore, _Operations):
             raise TransportError(call.method, call.path, exc) from exc
         return self._finish(call, response)
 
-    async def iter_managed_cases(
-        self,
-        *,
-        statuses: Iterable[Lifecycle | str] | None = None,
-        ids: Iterable[Any] | None = None,
-        debtor_ids: Iterable[Any] | None = None,
-        division_ids: Iterable[Any] | None = None,
-        sort: str | None = None,
-        page_size: int = endpoints.MAX_PAGE_SIZE,
-    ) -> AsyncIterator[Case]:
+    async def iter_managed_cases(self, **filters: Unpack[CaseFilters]) -> AsyncIterator[Case]:
         """Every referred case matching the filters, page after page."""
-        filters = _filters(statuses, ids, debtor_ids, division_ids, sort, page_size)
         async for case in self._iterate(endpoints.list_managed_cases, filters):
             yield case
 
     async def iter_cases(
-        self,
-        *,
-        statuses: Iterable[Lifecycle | str] | None = None,
-        ids: Iterable[Any] | None = None,
-        debtor_ids: Iterable[Any] | None = None,
-        division_ids: Iterable[Any] | None = None,
-        sort: str | None = None,
-        page_size: int = endpoints.MAX_PAGE_SIZE,
-        include_test_cases: bool = False,
+        self, *, include_test_cases: bool = False, **filters: Unpack[CaseFilters]
     ) -> AsyncIterator[Case]:
         """Every case assigned to this partner matching the filters."""
-        filters = _filters(
-            statuses, ids, debtor_ids, division_ids, sort, page_size, include_test_cases=include_test_cases
-        )
-        async for case in self._iterate(endpoints.list_cases, filters):
+        async for case in self._iterate(endpoints.list_cases, {**filters, "include_test_cases": include_test_cases}):
             yield case
 
-    async def _iterate(self, list_call: ListCall, filters: dict[str, Any]) -> AsyncIterator[Case]:
+    async def _iterate(self, list_call: ListCall, filters: Mapping[str, Any]) -> AsyncIterator[Case]:
         for call in _pages(list_call, filters):
             result = await self.send(call)
             for case in result.cases:

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 from uuid import UUID
+
+from typing_extensions import Unpack
 
 from debitura_provider.api import models as m
 from debitura_provider.api._call import (
@@ -38,30 +40,40 @@ CaseId = UUID | str
 Body = Mapping[str, Any]
 
 
-def _case_query(
-    page: int,
-    page_size: int,
-    statuses: Iterable[m.Lifecycle | str] | None,
-    ids: Iterable[CaseId] | None,
-    debtor_ids: Iterable[CaseId] | None,
-    division_ids: Iterable[CaseId] | None,
-    sort: str | None,
-) -> tuple[tuple[str, str], ...]:
+class CaseFilters(TypedDict, total=False):
+    """Filters shared by ``GET /managed-cases`` and ``GET /cases`` (and their iterators)."""
+
+    page_size: int
+    """1 to 100 (default 100)."""
+    statuses: Iterable[m.Lifecycle | str]
+    """Lifecycle names or labels, any case: ``"Active"``, ``"Pending Verification"``."""
+    ids: Iterable[CaseId]
+    debtor_ids: Iterable[CaseId]
+    division_ids: Iterable[CaseId]
+    sort: str
+    """``"Field[:asc|desc],..."``, e.g. ``"DateUpdated:desc"``; unknown fields are ignored by the API."""
+
+
+def _case_query(page: int, filters: CaseFilters) -> tuple[tuple[str, str], ...]:
+    page_size = filters.get("page_size", MAX_PAGE_SIZE)
     if page < 1:
         raise RequestValidationError("list request", {"Page": ["must be 1 or more"]})
     if not 1 <= page_size <= MAX_PAGE_SIZE:
         raise RequestValidationError("list request", {"PageSize": [f"must be 1 to {MAX_PAGE_SIZE}"]})
     try:
-        names = [s.api_name if isinstance(s, m.Lifecycle) else m.Lifecycle.parse(s).api_name for s in statuses or ()]
+        names = [
+            s.api_name if isinstance(s, m.Lifecycle) else m.Lifecycle.parse(s).api_name
+            for s in filters.get("statuses", ())
+        ]
     except ValueError as exc:
         raise RequestValidationError("list request", {"Statuses": [str(exc)]}) from None
     params: tuple[tuple[str, str], ...] = (("Page", str(page)), ("PageSize", str(page_size)))
     params += repeated("Statuses", names)
-    params += repeated("Ids", [str(uuid_arg(i, "Ids")) for i in ids or ()])
-    params += repeated("DebtorIds", [str(uuid_arg(i, "DebtorIds")) for i in debtor_ids or ()])
-    params += repeated("DivisionIds", [str(uuid_arg(i, "DivisionIds")) for i in division_ids or ()])
-    if sort:
-        params += (("Sort", sort),)
+    for wire, key in (("Ids", "ids"), ("DebtorIds", "debtor_ids"), ("DivisionIds", "division_ids")):
+        ids: Iterable[CaseId] = filters.get(key, ())  # type: ignore[assignment]
+        params += repeated(wire, [str(uuid_arg(i, wire)) for i in ids])
+    if filters.get("sort"):
+        params += (("Sort", filters["sort"]),)
     return params
 
 
@@ -82,18 +94,9 @@ def create_managed_case(
     return _idempotent_post("/managed-cases", body, idempotency_key, one(m.Case))
 
 
-def list_managed_cases(
-    *,
-    page: int = 1,
-    page_size: int = MAX_PAGE_SIZE,
-    statuses: Iterable[m.Lifecycle | str] | None = None,
-    ids: Iterable[CaseId] | None = None,
-    debtor_ids: Iterable[CaseId] | None = None,
-    division_ids: Iterable[CaseId] | None = None,
-    sort: str | None = None,
-) -> Call[m.CasePage]:
-    """One page of the cases this partner referred; ``sort`` is e.g. ``"DateUpdated:desc"``."""
-    params = _case_query(page, page_size, statuses, ids, debtor_ids, division_ids, sort)
+def list_managed_cases(*, page: int = 1, **filters: Unpack[CaseFilters]) -> Call[m.CasePage]:
+    """One page of the cases this partner referred (filters: :class:`CaseFilters`)."""
+    params = _case_query(page, filters)
     return Call("GET", "/managed-cases", one(m.CasePage), params=params)
 
 
@@ -154,19 +157,9 @@ def delete_test_payment(case_id: CaseId, payment_id: CaseId, *, reopen_case_if_n
 # --- Cases: what a collection partner works (and a managing partner's own test cases) -------------
 
 
-def list_cases(
-    *,
-    page: int = 1,
-    page_size: int = MAX_PAGE_SIZE,
-    statuses: Iterable[m.Lifecycle | str] | None = None,
-    ids: Iterable[CaseId] | None = None,
-    debtor_ids: Iterable[CaseId] | None = None,
-    division_ids: Iterable[CaseId] | None = None,
-    sort: str | None = None,
-    include_test_cases: bool = False,
-) -> Call[m.CasePage]:
+def list_cases(*, page: int = 1, include_test_cases: bool = False, **filters: Unpack[CaseFilters]) -> Call[m.CasePage]:
     """One page of the cases assigned to this partner; test cases only with ``include_test_cases``."""
-    params = _case_query(page, page_size, statuses, ids, debtor_ids, division_ids, sort)
+    params = _case_query(page, filters)
     params += (("includeTestCases", _bool(include_test_cases)),)
     return Call("GET", "/cases", one(m.CasePage), params=params)
 
