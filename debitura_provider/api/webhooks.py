@@ -43,7 +43,9 @@ def _key(secret: str) -> bytes:
     try:
         return base64.b64decode(secret, validate=True)
     except (binascii.Error, ValueError):
-        raise SignatureError("the webhook secret is not valid base64; copy it exactly as Debitura returned it") from None
+        raise SignatureError(
+            "the webhook secret is not valid base64; copy it exactly as Debitura returned it"
+        ) from None
 
 
 def signature(secret: str, body: bytes, timestamp: int) -> str:
@@ -92,6 +94,64 @@ def verify(
     return timestamp
 
 
+class EventData(ApiModel):
+    """What every event's ``data`` carries. Per-event shapes are unpublished (API-NOTES §6.3):
+    these classes follow the sandbox's assumptions, and every field is optional so that a
+    differently shaped real payload still parses; the raw dict stays on :attr:`WebhookEvent.data`.
+    """
+
+    case_id: str | None = None
+    reference: str | None = None
+    lifecycle: str | None = None
+    classification: str | None = None
+
+
+class CaseAssignedData(EventData):
+    """``case.assigned``: the case was validated and assigned to the agency."""
+
+
+class CaseUpdatedData(EventData):
+    """``case.updated``: a lifecycle change (not an engagement phase change)."""
+
+    old_lifecycle: str | None = None
+    new_lifecycle: str | None = None
+
+
+class CaseClosedData(EventData):
+    """``case.closed``: the close code and its comment."""
+
+    close_code: str | None = None
+    close_comment: str | None = None
+
+
+class PaymentData(EventData):
+    """``payment.created`` / ``payment.deleted``: the payment and what remains owed."""
+
+    payment_id: str | None = None
+    amount: float | None = None
+    currency: str | None = None
+    date: str | None = None
+    remainder: float | None = None
+
+
+class ChatCreatedData(EventData):
+    """``chat.created``: a chat message on the case."""
+
+    chat_id: str | None = None
+    message: str | None = None
+    role_label: str | None = None
+
+
+DATA_TYPES: dict[str, type[EventData]] = {
+    "case.assigned": CaseAssignedData,
+    "case.updated": CaseUpdatedData,
+    "case.closed": CaseClosedData,
+    "payment.created": PaymentData,
+    "payment.deleted": PaymentData,
+    "chat.created": ChatCreatedData,
+}
+
+
 class WebhookEvent(ApiModel):
     """A delivered event (``id``, ``specVersion``, ``event``, ``timestamp``, ``data``, ``links``).
 
@@ -110,6 +170,17 @@ class WebhookEvent(ApiModel):
         value = self.data.get("caseId")
         return str(value) if value else None
 
+    def typed_data(self) -> EventData:
+        """``data`` read as this event type's model (:class:`EventData` for an unknown type).
+
+        Raises :class:`EnvelopeError` when a known field has an impossible type.
+        """
+        model = DATA_TYPES.get(self.event, EventData)
+        try:
+            return model.model_validate(self.data)
+        except ValidationError as exc:
+            raise EnvelopeError(f"{self.event} data does not fit its shape: {_locations(exc)}") from None
+
 
 def parse_event(body: bytes) -> WebhookEvent:
     """Parse a raw delivery body into a :class:`WebhookEvent`, or raise :class:`EnvelopeError`."""
@@ -118,5 +189,8 @@ def parse_event(body: bytes) -> WebhookEvent:
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise EnvelopeError("body is not JSON") from None
     except ValidationError as exc:
-        fields = ", ".join(".".join(str(p) for p in e["loc"]) for e in exc.errors())
-        raise EnvelopeError(f"not a Debitura event envelope (bad or missing: {fields})") from None
+        raise EnvelopeError(f"not a Debitura event envelope (bad or missing: {_locations(exc)})") from None
+
+
+def _locations(exc: ValidationError) -> str:
+    return ", ".join(".".join(str(p) for p in e["loc"]) for e in exc.errors())
