@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import ipaddress
 import logging
 import time
 import warnings
@@ -37,6 +36,7 @@ from debitura_provider.api.errors import (
 )
 from debitura_provider.api.models import Case, CasePage
 from debitura_provider.api.ratelimit import DEBITURA_LIMITS, RateBudget, RateLimits, budget_for
+from debitura_provider.api.validation import is_loopback
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -78,26 +78,17 @@ class _ApiKeyAuth(httpx.Auth):
         return "_ApiKeyAuth(api_key='***')"
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def _check_transport_security(base_url: str, verify: bool) -> None:
     parts = urlsplit(base_url)
     host = parts.hostname or ""
     if parts.scheme not in ("http", "https") or not host:
         raise ConfigurationError(f"base URL {base_url!r} must be an http(s) URL with a host")
-    if parts.scheme == "http" and not _is_loopback(host):
+    if parts.scheme == "http" and not is_loopback(host):
         raise ConfigurationError(
             f"refusing plain http to {host}: the API key would cross the network unencrypted. "
             "Use https://, or a loopback address for the local sandbox."
         )
-    if not verify and not _is_loopback(host):
+    if not verify and not is_loopback(host):
         message = f"TLS certificate verification is OFF for {host}; the API key can be intercepted."
         warnings.warn(message, stacklevel=3)
         log.warning(message)

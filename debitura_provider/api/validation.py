@@ -6,6 +6,7 @@ pydantic turns that into an error naming the field.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import re
 from functools import lru_cache
@@ -83,3 +84,13 @@ def email(value: str) -> str:
     if not _EMAIL.match(value):
         raise ValueError(f"{value!r} is not a valid e-mail address")
     return value
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a URL host is this machine (``localhost`` or a loopback address): where plain http is safe."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
 from uuid import UUID
 
 from pydantic import Field, SecretStr, field_validator
 
 from debitura_provider.api.models._base import ApiModel, RequestModel, UtcDateTime
 from debitura_provider.api.models.enums import WebhookEventType
+from debitura_provider.api.validation import is_loopback
 
 
 class WebhookSubscription(ApiModel):
@@ -25,8 +27,11 @@ class WebhookSubscription(ApiModel):
 
 
 def _https_url(value: str | None) -> str | None:
+    # Debitura delivers to public HTTPS endpoints only; plain http is allowed to this machine, for the sandbox.
     if value is not None and not value.lower().startswith("https://"):
-        raise ValueError("a webhook URL must be https:// (Debitura delivers to public HTTPS endpoints only)")
+        parts = urlsplit(value)
+        if not (parts.scheme.lower() == "http" and is_loopback(parts.hostname or "")):
+            raise ValueError("a webhook URL must be https:// (Debitura delivers to public HTTPS endpoints only)")
     return value
 
 
