@@ -21,6 +21,24 @@ lint: $(STAMP)
 	$(BIN)/ruff check debitura_provider dags tests bench
 	$(BIN)/mypy debitura_provider
 
+# The docs site, built strictly (a broken reference or include fails) into site/.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
+# Browser test of the Airflow UI: Debian's chromium (installed by apt if missing) driven by Playwright.
+UI_STAMP := $(VENV)/.installed-ui
+CHROMIUM := /usr/bin/chromium
+
+$(UI_STAMP): $(STAMP)
+	$(BIN)/uv pip install --python $(BIN)/python --quiet -e '.[dev,ui]'
+	touch $(UI_STAMP)
+
+$(CHROMIUM):
+	apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
+
+test-ui: $(UI_STAMP) $(CHROMIUM)
+	DEBITURA_UI_TEST=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/ui
+
 sandbox: $(STAMP)
 	$(BIN)/debitura-sandbox
 
