@@ -63,5 +63,4 @@ PROVIDER_INFO: dict[str, Any] = {
     "sensors": [{"integration-name": "Debitura", "python-modules": ["debitura_provider.sensors.managed_cases"]}],
     "triggers": [{"integration-name": "Debitura", "python-modules": ["debitura_provider.triggers.managed_cases"]}],
     "extra-links": ["debitura_provider.links.DebituraCaseLink"],
-    "plugins": [{"name": "debitura_webhooks", "plugin-class": "debitura_provider.plugins.webhooks.DebituraWebhookPlugin"}],
 }

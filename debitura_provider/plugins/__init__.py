@@ -1,0 +1,1 @@
+"""Airflow plugins shipped with the provider (registered through provider info ``plugins``)."""

@@ -1,0 +1,159 @@
+"""The webhook endpoint: verify, queue durably, answer; Asset events are recorded in the background.
+
+Answers: 202 accepted (queued), 200 for a redelivery or an event type no asset covers,
+401 missing/bad/stale signature, 400 malformed or oversized body, 503 when the receiver is not
+configured or the database cannot take the event in time (Debitura retries). Never 500, and no
+answer carries the secret or a stack trace.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import anyio
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from debitura_provider.api.webhooks import (
+    SIGNATURE_HEADER,
+    EnvelopeError,
+    SignatureError,
+    parse_event,
+    verify,
+)
+from debitura_provider.assets import EVENT_ASSETS
+from debitura_provider.hooks.debitura import WEBHOOK_SECRET_FIELD
+from debitura_provider.receiver import inbox
+from debitura_provider.receiver.recorder import Recorder
+
+log = logging.getLogger(__name__)
+
+@dataclass(frozen=True)
+class ReceiverSettings:
+    """How the receiver is configured; ``from_config`` reads Airflow's ``[debitura]`` section."""
+
+    conn_id: str = "debitura_default"
+    max_body_bytes: int = 1024 * 1024
+    enqueue_timeout: float = 8.0
+    """Seconds the database may take to queue an event; beyond it we answer 503 inside Debitura's 10 s."""
+    record_interval: float = 30.0
+
+    @classmethod
+    def from_config(cls) -> ReceiverSettings:
+        from airflow.configuration import conf
+
+        return cls(
+            conn_id=conf.get("debitura", "webhook_conn_id", fallback=cls.conn_id),
+            max_body_bytes=conf.getint("debitura", "webhook_max_body_bytes", fallback=cls.max_body_bytes),
+            enqueue_timeout=conf.getfloat("debitura", "webhook_enqueue_timeout", fallback=cls.enqueue_timeout),
+            record_interval=conf.getfloat("debitura", "webhook_record_interval", fallback=cls.record_interval),
+        )
+
+
+class ReceiverNotConfigured(Exception):
+    """The connection or its ``webhook_secret`` is missing; the message never holds the secret."""
+
+
+def read_secret(conn_id: str) -> str:
+    """The signing secret from the connection's ``webhook_secret`` field, read on every delivery
+    so that a re-key takes effect without restarting the API server."""
+    from airflow.models.connection import Connection
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        conn = Connection.get_connection_from_secrets(conn_id)
+    except AirflowNotFoundException:
+        raise ReceiverNotConfigured(f"connection {conn_id!r} does not exist") from None
+    secret = str(conn.extra_dejson.get(WEBHOOK_SECRET_FIELD) or "").strip()
+    if not secret:
+        raise ReceiverNotConfigured(f"connection {conn_id!r} has no {WEBHOOK_SECRET_FIELD} (see debitura-webhooks)")
+    return secret
+
+
+def _answer(status: int, message: str, **fields: str) -> JSONResponse:
+    return JSONResponse({"status": status, "message": message, **fields}, status_code=status)
+
+
+async def _read_body(request: Request, limit: int) -> bytes | None:
+    """The raw body, or ``None`` as soon as it exceeds ``limit`` (never buffered beyond it)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def create_app(settings: ReceiverSettings | None = None) -> FastAPI:
+    """The FastAPI app that Airflow's API server mounts (see ``debitura_provider.plugins.webhooks``)."""
+    config = settings or ReceiverSettings.from_config()
+    recorder = Recorder(config.record_interval)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Airflow's API server enters the lifespan of mounted FastAPI apps; leftovers are drained at once.
+        recorder.start()
+        try:
+            yield
+        finally:
+            await anyio.to_thread.run_sync(recorder.stop)
+
+    app = FastAPI(title="Debitura webhooks", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.recorder = recorder
+
+    @app.post("/")
+    async def receive(request: Request) -> JSONResponse:
+        try:
+            return await _receive(request, config, recorder)
+        except Exception:
+            log.exception("Debitura webhook delivery failed unexpectedly; answering 503 so Debitura retries")
+            return _answer(503, "temporarily unable to accept the event; retry later")
+
+    return app
+
+
+async def _receive(request: Request, config: ReceiverSettings, recorder: Recorder) -> JSONResponse:
+    header = request.headers.get(SIGNATURE_HEADER)
+    if not header:
+        return _answer(401, f"missing {SIGNATURE_HEADER} header")
+    body = await _read_body(request, config.max_body_bytes)
+    if body is None:
+        return _answer(400, f"body larger than {config.max_body_bytes} bytes")
+    try:
+        secret = await anyio.to_thread.run_sync(read_secret, config.conn_id)
+    except ReceiverNotConfigured as exc:
+        log.error("Debitura webhook receiver is not configured: %s", exc)
+        return _answer(503, "receiver not configured")
+    try:
+        verify(secret, body, header)
+    except SignatureError as exc:
+        log.warning("Debitura webhook refused: %s", exc)
+        return _answer(401, str(exc))
+    try:
+        event = parse_event(body)
+    except EnvelopeError as exc:
+        return _answer(400, str(exc))
+    event_id = str(event.id)
+    envelope = json.loads(body)  # kept as delivered, unknown fields included
+    if event.event not in EVENT_ASSETS:
+        return _answer(200, f"{event.event} is not recorded as an Asset event", eventId=event_id)
+    with anyio.move_on_after(config.enqueue_timeout):
+        new = await anyio.to_thread.run_sync(
+            inbox.enqueue, event_id, event.event, envelope, abandon_on_cancel=True
+        )
+        if not new:
+            return _answer(200, "event already accepted", eventId=event_id)
+        log.info("Debitura event %s (%s) queued", event_id, event.event)
+        recorder.nudge()
+        return _answer(202, "accepted", eventId=event_id)
+    log.warning("Debitura event %s not queued within %s s; answering 503", event_id, config.enqueue_timeout)
+    return _answer(503, "busy; retry later", eventId=event_id)
