@@ -1,0 +1,66 @@
+"""``python -m debitura_provider.sandbox`` / ``debitura-sandbox``: serve the sandbox until Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from types import FrameType
+
+from debitura_provider.sandbox.config import DEFAULT_API_KEY, DEFAULT_PORT, DEFAULT_SEED, DEFAULT_SPEED, SandboxConfig
+from debitura_provider.sandbox.server import SandboxServer
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="debitura-sandbox",
+        description="A local Debitura Collection Partner API: managed cases, simulated collection partners, "
+        "webhooks, rate limits. Serves on 127.0.0.1 with no path prefix.",
+    )
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port to listen on (default {DEFAULT_PORT}; "
+                        "0 picks a free one)")
+    parser.add_argument("--api-key", default=DEFAULT_API_KEY, help=f"the managing partner's key (default "
+                        f"{DEFAULT_API_KEY})")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed for ids and simulated outcomes; the "
+                        f"same seed and requests repeat a run exactly (default {DEFAULT_SEED})")
+    parser.add_argument("--speed", type=float, default=DEFAULT_SPEED, help="how much faster than real time sandbox "
+                        f"time runs (default {DEFAULT_SPEED:.0f}: one sandbox day per second)")
+    parser.add_argument("--state", metavar="FILE", help="keep state in this SQLite file so a restart loses nothing")
+    parser.add_argument("--no-rate-limit", action="store_true", help="turn off the per-key rate limits")
+    parser.add_argument("--no-simulation", action="store_true", help="simulated collection partners do not work "
+                        "production cases (verification still happens)")
+    return parser
+
+
+def _exit_quietly(signum: int, frame: FrameType | None) -> None:
+    # uvicorn handles SIGTERM gracefully, then re-raises it to the handler it found: exit with status 0.
+    sys.exit(0)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        config = SandboxConfig(
+            api_key=args.api_key, port=args.port, seed=args.seed, speed=args.speed, state_path=args.state,
+            rate_limits=not args.no_rate_limit, simulate=not args.no_simulation,
+        )
+        server = SandboxServer(config)
+    except (ValueError, OSError) as exc:
+        print(f"debitura-sandbox: {exc}", file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGTERM, _exit_quietly)
+    print(f"Debitura sandbox on {server.base_url}  (portal {server.portal_url})", flush=True)
+    print(f"Managing partner API key: {server.api_key}  (send it as the XApiKey header)", flush=True)
+    for name, key in server.partner_keys.items():
+        print(f"  collection partner {name}: {key}", flush=True)
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn already shut down cleanly; Ctrl-C is not an error
+        server.serve_forever()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""The FastAPI application: routers, error handlers and the middleware stack, around one :class:`Sandbox`.
+
+Middleware, outermost first: ``edge_middleware`` (fault-injection seam: looks like the network) →
+rate limits → ``Idempotency-Key`` → ``handler_middleware`` (seam: slow or failing handlers) → routers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from debitura_provider.sandbox import errors
+from debitura_provider.sandbox.idempotency import IdempotencyMiddleware
+from debitura_provider.sandbox.ingest import Ingestor
+from debitura_provider.sandbox.ratelimit import RateLimitMiddleware
+from debitura_provider.sandbox.routers import cases, ingestion, managed_cases, partner, portal, testing, webhooks
+from debitura_provider.sandbox.runtime import Sandbox
+from debitura_provider.sandbox.simulation import Simulator
+
+
+def create_app(sb: Sandbox) -> FastAPI:
+    """An app serving the Collection Partner API at the root, with no path prefix, like Debitura."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await sb.start()
+        try:
+            yield
+        finally:
+            await sb.stop()
+
+    app = FastAPI(
+        title="Debitura Collection Partner API sandbox",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.sandbox = sb
+    app.state.simulator = Simulator(sb)
+    app.state.ingestor = Ingestor(sb)
+    errors.install(app)
+    for module in (managed_cases, cases, partner, testing, webhooks, ingestion, portal):
+        app.include_router(module.router)
+    config = sb.config
+    # add_middleware puts each new layer outside the previous ones: add from the inside out.
+    for layer in reversed(config.handler_middleware):
+        app.add_middleware(layer)
+    app.add_middleware(IdempotencyMiddleware, sandbox=sb)
+    if config.rate_limits:
+        app.add_middleware(RateLimitMiddleware, limits=config.limits)
+    for layer in reversed(config.edge_middleware):
+        app.add_middleware(layer)
+    return app

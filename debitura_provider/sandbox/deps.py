@@ -1,0 +1,266 @@
+"""FastAPI dependencies: who is calling, the parsed body, list queries, and which cases the caller may see.
+
+Request bodies are parsed with the client's own request models, so the client and the sandbox refuse
+exactly the same input, and the 400 names the same fields.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from email.message import Message
+from typing import Annotated, Any, TypeVar
+from uuid import UUID
+
+from fastapi import Depends, Path, Query, Request
+from pydantic import BaseModel, ValidationError
+
+from debitura_provider.api.models import Lifecycle
+from debitura_provider.sandbox import money
+from debitura_provider.sandbox.errors import Unauthorized, from_pydantic, invalid_field, invalid_fields, not_found
+from debitura_provider.sandbox.runtime import Sandbox
+from debitura_provider.sandbox.simulation import Simulator
+from debitura_provider.sandbox.state import CaseRecord, Partner
+
+M = TypeVar("M", bound=BaseModel)
+
+HIDDEN_FROM_PARTNERS = (Lifecycle.PENDING_CONTRACT_SIGNING, Lifecycle.PENDING_VERIFICATION_INTERNAL)
+"""Internal stages a collection partner never sees (spec, ``GET /cases``)."""
+
+
+def get_sandbox(request: Request) -> Sandbox:
+    sandbox: Sandbox = request.app.state.sandbox
+    return sandbox
+
+
+SandboxDep = Annotated[Sandbox, Depends(get_sandbox)]
+
+
+def get_simulator(request: Request) -> Simulator:
+    simulator: Simulator = request.app.state.simulator
+    return simulator
+
+
+SimulatorDep = Annotated[Simulator, Depends(get_simulator)]
+
+
+def authenticate(request: Request, sb: SandboxDep) -> Partner:
+    """The partner owning the ``XApiKey``; a missing or unknown key is a 401."""
+    partner = sb.store.partner_by_key(request.headers.get("XApiKey"))
+    if partner is None:
+        raise Unauthorized()
+    return partner
+
+
+Caller = Annotated[Partner, Depends(authenticate)]
+
+CaseId = Annotated[UUID, Path(alias="id")]
+PaymentId = Annotated[UUID, Path(alias="paymentId")]
+ReopenFlag = Annotated[bool, Query(alias="reopenCaseIfNeeded")]
+
+
+def is_json(content_type: str | None) -> bool:
+    """The JSON media types the spec lists: application/json, text/json, application/*+json."""
+    if not content_type:
+        return False
+    message = Message()
+    message["content-type"] = content_type
+    kind = message.get_content_type()
+    return kind in ("application/json", "text/json") or (kind.startswith("application/") and kind.endswith("+json"))
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+async def read_json(request: Request) -> Any:
+    """The request's JSON document; wrong media type, bad encoding or malformed JSON is a 400."""
+    if not is_json(request.headers.get("content-type")):
+        raise invalid_field("body", "send the body as JSON (Content-Type: application/json)")
+    raw = await request.body()
+    if not raw.strip():
+        raise invalid_field("body", "a request body is required")
+    try:
+        return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise invalid_field("body", f"malformed JSON: {exc}") from None
+
+
+def json_body(model: type[M]) -> Any:
+    """A dependency that parses the body with ``model``; invalid input is a 400 naming each field."""
+
+    async def parse(request: Request) -> M:
+        data = await read_json(request)
+        if not isinstance(data, dict):
+            raise invalid_field("body", "must be a JSON object")
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            raise from_pydantic(exc) from None
+
+    return Depends(parse)
+
+
+def parse_uuid(value: str) -> UUID | None:
+    try:
+        return UUID(value)
+    except ValueError:
+        return None
+
+
+# --- list queries ---------------------------------------------------------------------------------
+
+SORT_FIELDS: dict[str, Callable[[CaseRecord], Any]] = {
+    "datecreated": lambda c: c.date_created,
+    "dateupdated": lambda c: c.date_updated or c.date_created,
+    "datefinished": lambda c: c.date_finished,
+    "datecollectionstarted": lambda c: c.date_collection_started,
+    "duedate": lambda c: c.due_date,
+    "date": lambda c: c.date,
+    "grossamount": lambda c: c.gross_amount,
+    "remainder": money.remainder,
+    "interestfees": lambda c: c.interest_fees,
+    "collectionfees": lambda c: c.collection_fees,
+    "reminderfees": lambda c: c.reminder_fees,
+    "lifecycle": lambda c: c.lifecycle.value,
+    "closecode": lambda c: c.close_code.value if c.close_code else None,
+}
+
+
+@dataclass
+class CaseQuery:
+    """``Page``, ``PageSize``, ``Statuses``, ``Ids``, ``DebtorIds``, ``DivisionIds``, ``Sort``, ``includeTestCases``.
+
+    Names are case-insensitive; arrays may come as repeated keys, comma-separated, or with a ``[]`` suffix.
+    """
+
+    page: int = 1
+    page_size: int = 10
+    statuses: set[Lifecycle] = field(default_factory=set)
+    ids: set[UUID] = field(default_factory=set)
+    debtor_ids: set[UUID] = field(default_factory=set)
+    division_ids: set[UUID] = field(default_factory=set)
+    sort: list[tuple[str, bool]] = field(default_factory=list)
+    include_test_cases: bool = False
+
+    def matches(self, case: CaseRecord) -> bool:
+        return (
+            (not self.statuses or case.lifecycle in self.statuses)
+            and (not self.ids or case.id in self.ids)
+            and (not self.debtor_ids or case.debtor_id in self.debtor_ids)
+            and not self.division_ids  # managed cases have no creditor division
+        )
+
+    def ordered(self, cases: list[CaseRecord]) -> list[CaseRecord]:
+        """Sorted by ``Sort`` (default: newest first); later keys break ties of earlier ones."""
+        result = sorted(cases, key=lambda c: (c.date_created, c.reference), reverse=True)
+        for name, descending in reversed(self.sort):
+            key = SORT_FIELDS[name]
+            present = [c for c in result if key(c) is not None]
+            missing = [c for c in result if key(c) is None]
+            result = sorted(present, key=key, reverse=descending) + missing
+        return result
+
+    def window(self, cases: list[CaseRecord]) -> list[CaseRecord]:
+        start = (self.page - 1) * self.page_size
+        return cases[start:start + self.page_size]
+
+
+def _query_values(request: Request) -> dict[str, list[str]]:
+    values: dict[str, list[str]] = {}
+    for key, value in request.query_params.multi_items():
+        name = key.removesuffix("[]").casefold()
+        values.setdefault(name, []).extend(v.strip() for v in value.split(",") if v.strip())
+    return values
+
+
+def _int(values: dict[str, list[str]], name: str, default: int, low: int, high: int, errors: dict[str, list[str]],
+         label: str) -> int:
+    given = values.get(name.casefold())
+    if not given:
+        return default
+    try:
+        number = int(given[-1])
+    except ValueError:
+        errors.setdefault(label, []).append(f"{given[-1]!r} is not an integer")
+        return default
+    if not low <= number <= high:
+        errors.setdefault(label, []).append(f"must be {low} to {high}")
+    return number
+
+
+def _uuids(values: dict[str, list[str]], name: str, errors: dict[str, list[str]], label: str) -> set[UUID]:
+    found: set[UUID] = set()
+    for text in values.get(name, []):
+        parsed = parse_uuid(text)
+        if parsed is None:
+            errors.setdefault(label, []).append(f"{text!r} is not a UUID")
+        else:
+            found.add(parsed)
+    return found
+
+
+def _bool(text: str) -> bool | None:
+    return {"true": True, "false": False, "1": True, "0": False}.get(text.casefold())
+
+
+def case_query(default_page_size: int = 10) -> Callable[[Request], Coroutine[Any, Any, CaseQuery]]:
+    async def parse(request: Request) -> CaseQuery:
+        values = _query_values(request)
+        errors: dict[str, list[str]] = {}
+        query = CaseQuery(
+            page=_int(values, "page", 1, 1, 2**31 - 1, errors, "Page"),
+            page_size=_int(values, "pagesize", default_page_size, 1, 100, errors, "PageSize"),
+            ids=_uuids(values, "ids", errors, "Ids"),
+            debtor_ids=_uuids(values, "debtorids", errors, "DebtorIds"),
+            division_ids=_uuids(values, "divisionids", errors, "DivisionIds"),
+        )
+        for text in values.get("statuses", []):
+            try:
+                query.statuses.add(Lifecycle.parse(text))
+            except ValueError as exc:
+                errors.setdefault("Statuses", []).append(str(exc))
+        for part in values.get("sort", []):
+            name, _, direction = part.partition(":")
+            key = name.strip().casefold()
+            if key in SORT_FIELDS:  # unknown fields are silently ignored, as documented
+                query.sort.append((key, direction.strip().casefold() == "desc"))
+        include = values.get("includetestcases")
+        if include:
+            flag = _bool(include[-1])
+            if flag is None:
+                errors.setdefault("includeTestCases", []).append(f"{include[-1]!r} is not a boolean")
+            query.include_test_cases = bool(flag)
+        if errors:
+            raise invalid_fields(errors)
+        return query
+
+    return parse
+
+
+CaseQueryDep = Annotated[CaseQuery, Depends(case_query())]
+
+
+# --- which cases a caller may see ---------------------------------------------------------------
+
+
+def managed_case(sb: Sandbox, caller: Partner, case_id: UUID) -> CaseRecord:
+    """A case the caller submitted (``/managed-cases/{id}``)."""
+    case = sb.store.cases.get(case_id)
+    if case is None or case.managing_partner_id != caller.id:
+        raise not_found(f"Case {case_id} not found, deleted, or not submitted by you as managing partner.")
+    return case
+
+
+def visible_to_partner(case: CaseRecord, caller: Partner) -> bool:
+    """``/cases``: cases the caller collects, or its own test cases, once verification has cleared."""
+    mine = case.collection_partner_id == caller.id or (case.is_test and case.managing_partner_id == caller.id)
+    return mine and case.lifecycle not in HIDDEN_FROM_PARTNERS
+
+
+def worked_case(sb: Sandbox, caller: Partner, case_id: UUID) -> CaseRecord:
+    case = sb.store.cases.get(case_id)
+    if case is None or not visible_to_partner(case, caller):
+        raise not_found(f"Case {case_id} not found or not assigned to you as collection partner.")
+    return case

@@ -1,0 +1,41 @@
+"""``/ingestion-jobs``: queue notes for many cases at once and poll the job."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Request
+
+from debitura_provider.api.models import CreateIngestionJobRequest, IngestionJobCreated, IngestionJobStatus
+from debitura_provider.sandbox.deps import Caller, SandboxDep, authenticate, json_body, parse_uuid
+from debitura_provider.sandbox.errors import not_found
+from debitura_provider.sandbox.ingest import Ingestor
+
+router = APIRouter(prefix="/ingestion-jobs", tags=["IngestionJobs"], dependencies=[Depends(authenticate)])
+
+
+def get_ingestor(request: Request) -> Ingestor:
+    ingestor: Ingestor = request.app.state.ingestor
+    return ingestor
+
+
+@router.post("", status_code=202)
+async def create_ingestion_job(
+    caller: Caller,
+    ingestor: Annotated[Ingestor, Depends(get_ingestor)],
+    body: Annotated[CreateIngestionJobRequest, json_body(CreateIngestionJobRequest)],
+) -> dict[str, Any]:
+    job = ingestor.submit(caller, body)
+    return IngestionJobCreated(job_id=job.id, rows_queued=len(job.rows)).to_wire()
+
+
+@router.get("/{jobId}")
+async def get_ingestion_job(
+    sb: SandboxDep, caller: Caller, job_id: Annotated[str, Path(alias="jobId")]
+) -> dict[str, Any]:
+    found = parse_uuid(job_id)
+    job = sb.store.jobs.get(found) if found else None
+    if job is None or job.partner_id != caller.id:
+        raise not_found(f"Ingestion job {job_id} not found.")
+    return IngestionJobStatus(status=job.status, rows_total=len(job.rows), rows_succeeded=job.rows_succeeded,
+                              rows_failed=job.rows_failed).to_wire()

@@ -1,0 +1,139 @@
+"""``/managed-cases``: what a managing partner submits and monitors (read-only, except test payments)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Path, Response
+
+from debitura_provider.api.models import (
+    CreateManagedCaseRequest,
+    TestPaymentRequest,
+    TestPaymentResponse,
+    UpdatePaymentRequest,
+)
+from debitura_provider.sandbox import intake, money, payments, views
+from debitura_provider.sandbox.clock import midnight
+from debitura_provider.sandbox.deps import (
+    Caller,
+    CaseId,
+    CaseQueryDep,
+    PaymentId,
+    ReopenFlag,
+    SandboxDep,
+    SimulatorDep,
+    authenticate,
+    json_body,
+    managed_case,
+)
+from debitura_provider.sandbox.errors import bad_request, not_found
+from debitura_provider.sandbox.runtime import Sandbox, partner_actor
+from debitura_provider.sandbox.state import CaseRecord, Partner
+
+router = APIRouter(prefix="/managed-cases", tags=["ManagedCases"], dependencies=[Depends(authenticate)])
+
+
+
+@router.post("")
+async def create_managed_case(
+    sb: SandboxDep,
+    simulator: SimulatorDep,
+    caller: Caller,
+    body: Annotated[CreateManagedCaseRequest, json_body(CreateManagedCaseRequest)],
+) -> dict[str, Any]:
+    case = intake.create(sb, caller, body)
+    simulator.track(case)
+    return views.case(sb, case)
+
+
+@router.get("")
+async def list_managed_cases(sb: SandboxDep, caller: Caller, query: CaseQueryDep) -> dict[str, Any]:
+    mine = (c for c in sb.store.cases.values() if c.managing_partner_id == caller.id)
+    return views.case_list(sb, query, mine)
+
+
+@router.get("/case-reference/{caseReference}")
+async def get_managed_case_by_reference(
+    sb: SandboxDep, caller: Caller, reference: Annotated[str, Path(alias="caseReference")]
+) -> dict[str, Any]:
+    for case in sb.store.cases.values():
+        if case.reference == reference.strip().upper() and case.managing_partner_id == caller.id:
+            return views.case(sb, case)
+    raise not_found(f"Case reference {reference} not found or not submitted by you as managing partner.")
+
+
+@router.get("/{id}")
+async def get_managed_case(sb: SandboxDep, caller: Caller, case_id: CaseId) -> dict[str, Any]:
+    return views.case(sb, managed_case(sb, caller, case_id))
+
+
+@router.get("/{id}/timeline")
+async def get_managed_case_timeline(sb: SandboxDep, caller: Caller, case_id: CaseId) -> dict[str, Any]:
+    return views.timeline(managed_case(sb, caller, case_id))
+
+
+@router.get("/{id}/chats")
+async def get_managed_case_chats(sb: SandboxDep, caller: Caller, case_id: CaseId) -> list[dict[str, Any]]:
+    return views.chats(managed_case(sb, caller, case_id))
+
+
+@router.get("/{id}/payments")
+async def get_managed_case_payments(sb: SandboxDep, caller: Caller, case_id: CaseId) -> list[dict[str, Any]]:
+    return views.payments(managed_case(sb, caller, case_id))
+
+
+@router.get("/{id}/files")
+async def get_managed_case_files(sb: SandboxDep, caller: Caller, case_id: CaseId) -> list[dict[str, Any]]:
+    case = managed_case(sb, caller, case_id)
+    return [views.file(sb, case, f) for f in case.files]
+
+
+def _test_case(sb: Sandbox, caller: Partner, case_id: UUID, action: str) -> CaseRecord:
+    case = managed_case(sb, caller, case_id)
+    if not case.is_test:
+        raise bad_request(f"{action} through /managed-cases works on test cases only; on production cases only the "
+                          "assigned collection partner can do it (POST /cases/{id}/payments).", "NotATestCase")
+    return case
+
+
+@router.post("/{id}/payments")
+async def record_test_payment(
+    sb: SandboxDep,
+    caller: Caller,
+    case_id: CaseId,
+    body: Annotated[TestPaymentRequest, json_body(TestPaymentRequest)],
+) -> dict[str, Any]:
+    case = _test_case(sb, caller, case_id, "Recording a payment")
+    amount = money.cents(body.payment_amount)
+    payments.not_partial_close(case, amount, body.close_case)
+    new = payments.NewPayment(date=body.date, amount=amount, recipient="Creditor",
+                              commission_payment_status="Unpaid", creditor_only=True)
+    recorded = payments.record(sb, case, new, body.close_case, None, partner_actor(caller.users[0]))
+    return TestPaymentResponse(
+        payment_id=recorded.payment.id, case_reference=case.reference, date=midnight(body.date),
+        payment_amount=float(amount), case_closed=recorded.closed, remaining_amount=float(money.remainder(case)),
+    ).to_wire()
+
+
+@router.put("/{id}/payments/{paymentId}")
+async def update_test_payment(
+    sb: SandboxDep,
+    caller: Caller,
+    case_id: CaseId,
+    payment_id: PaymentId,
+    body: Annotated[UpdatePaymentRequest, json_body(UpdatePaymentRequest)],
+) -> dict[str, Any]:
+    case = _test_case(sb, caller, case_id, "Editing a payment")
+    payment = payments.update(sb, case, payments.find(case, payment_id), body, partner_actor(caller.users[0]),
+                              managed=True)
+    return views.payment(case, payment)
+
+
+@router.delete("/{id}/payments/{paymentId}", status_code=204)
+async def delete_test_payment(
+    sb: SandboxDep, caller: Caller, case_id: CaseId, payment_id: PaymentId, reopen: ReopenFlag = False
+) -> Response:
+    case = _test_case(sb, caller, case_id, "Deleting a payment")
+    payments.delete(sb, case, payments.find(case, payment_id), reopen, partner_actor(caller.users[0]))
+    return Response(status_code=204)

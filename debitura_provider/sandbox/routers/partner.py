@@ -1,0 +1,31 @@
+"""``/me`` and ``/users``: the partner that owns the key, and its portal users."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+
+from debitura_provider.api.models import UserPage
+from debitura_provider.sandbox import views
+from debitura_provider.sandbox.deps import Caller, CaseQuery, authenticate, case_query
+
+router = APIRouter(tags=["Partner"], dependencies=[Depends(authenticate)])
+
+Paging = Annotated[CaseQuery, Depends(case_query(default_page_size=50))]
+"""``Page``/``PageSize`` parsed like the case lists, with the documented default of 50 users."""
+
+
+@router.get("/me")
+async def get_me(caller: Caller) -> dict[str, Any]:
+    return views.me(caller)
+
+
+@router.get("/users")
+async def list_users(caller: Caller, paging: Paging) -> dict[str, Any]:
+    start = (paging.page - 1) * paging.page_size
+    shown = caller.users[start:start + paging.page_size]
+    return UserPage(
+        page=views.page(len(caller.users), paging.page, paging.page_size, len(shown)),
+        users=[{"id": u.id, "name": u.name, "email": u.email} for u in shown],
+    ).to_wire()
