@@ -7,13 +7,17 @@ Every text from the CRM or from Debitura is HTML-escaped.
 
 from __future__ import annotations
 
+import datetime as dt
 import html
+import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, text
+
+from agency_crm.ledger import batch_record_keys
 
 SERIES = (
     ("referred", "Referred", "#3f51b5"),
@@ -180,3 +184,22 @@ def write_report(page: str, directory: Path, run_id: str) -> Path:
     path = directory / f"{name}.html"
     path.write_text(page, encoding="utf-8")
     return path
+
+
+def report_dir() -> Path:
+    """``$DEBITURA_REPORT_DIR``, else ``reports/`` in the Airflow home (where the task logs are too)."""
+    configured = os.environ.get("DEBITURA_REPORT_DIR")
+    if configured:
+        return Path(configured)
+    return Path(os.environ.get("AIRFLOW_HOME", "~/airflow")).expanduser() / "reports"
+
+
+def write_run_report(
+    connection: Connection, batch_ids: list[str], run_id: str, case_url: Callable[[str], str] | None = None
+) -> Path:
+    """Render the ledger rows of the run's batches and write the page into :func:`report_dir`."""
+    rows = load_rows(connection, batch_record_keys(connection, batch_ids))
+    when = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    subtitle = f"Batches {', '.join(batch_ids) or '(none)'}; {len(rows)} records; written {when}."
+    page = render_report(rows, title=f"Referral run {run_id}", subtitle=subtitle, case_url=case_url)
+    return write_report(page, report_dir(), run_id)

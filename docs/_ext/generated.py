@@ -108,11 +108,29 @@ def _resolver(module_name: str) -> Callable[[str], str]:
     return resolve
 
 
+def sandbox_flags_table() -> str:
+    """Every option of ``debitura-sandbox``, read from its argument parser."""
+    import argparse
+
+    from debitura_provider.sandbox.__main__ import _parser
+
+    rows = []
+    for action in _parser()._actions:
+        if isinstance(action, argparse._HelpAction):
+            continue
+        flag = ", ".join(f"`{option}`" + (f" `{action.metavar or action.dest.upper()}`" if action.nargs != 0 else "")
+                         for option in action.option_strings)
+        default = "" if action.default in (None, False) else f"`{action.default}`"
+        rows.append((flag, default, " ".join((action.help or "").split())))
+    return table(("Flag", "Default", "What it does"), rows)
+
+
 GENERATORS: dict[str, Callable[[], str]] = {
     "lifecycle": lifecycle_table,
     "close-codes": close_code_table,
     "connection-fields": connection_fields_table,
     "client-operations": client_operations_table,
+    "sandbox-flags": sandbox_flags_table,
 }
 
 

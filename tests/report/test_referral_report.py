@@ -72,3 +72,31 @@ def test_rows_come_from_the_ledger_with_client_names(tmp_path: Path) -> None:
     engine.dispose()
     assert [(r["record_key"], r["client"], r["status"]) for r in rows] == [("INV-1", "Fjord A/S", "created"), ("INV-9", None, "failed")]
     assert report.load_rows(connection, []) == []
+
+
+def test_a_run_report_covers_the_batches_of_the_run(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("DEBITURA_REPORT_DIR", str(tmp_path / "out"))
+    engine = sqlalchemy.create_engine(f"sqlite:///{tmp_path / 'crm.db'}")
+    with engine.begin() as connection:
+        ensure_schema(connection)
+        connection.execute(sqlalchemy.text(
+            "INSERT INTO extract_rows (batch_id, record_key, payload) VALUES ('b1', 'INV-1', '{}'), ('b2', 'INV-2', '{}')"
+        ))
+        connection.execute(sqlalchemy.text(
+            "INSERT INTO referral_ledger (record_key, batch_id, status, case_id, case_reference, lifecycle, currency, "
+            "amount_referred, remainder, updated_at) VALUES "
+            "('INV-1', 'b1', 'created', 'c-1', 'REF00001', 'Active', 'EUR', 100, 60, 'now'), "
+            "('INV-2', 'b2', 'created', 'c-2', 'REF00002', 'Active', 'EUR', 999, 999, 'now')"
+        ))
+        path = report.write_run_report(connection, ["b1"], "manual__1", case_url=lambda i: f"http://portal/cases/{i}")
+    engine.dispose()
+    page = path.read_text()
+    assert path.parent == tmp_path / "out"
+    assert "REF00001" in page and "REF00002" not in page
+    assert "Batches b1; 1 records" in page
+
+
+def test_reports_go_to_the_airflow_home_by_default(monkeypatch) -> None:
+    monkeypatch.delenv("DEBITURA_REPORT_DIR", raising=False)
+    monkeypatch.setenv("AIRFLOW_HOME", "/srv/airflow")
+    assert report.report_dir() == Path("/srv/airflow/reports")
