@@ -22,10 +22,15 @@ os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "dags")
 pytest_plugins: list[str] = ["tests.fixtures.webhooks", "tests.fixtures.sandbox"]
 
 
+def openapi_spec_path() -> Path:
+    """Where Debitura's official spec is: ``DEBITURA_OPENAPI_SPEC``, else ``../shared/debitura/`` beside the repo."""
+    return Path(os.environ.get("DEBITURA_OPENAPI_SPEC", REPO.parent / "shared" / "debitura" / "collection-partner-api.json"))
+
+
 @pytest.fixture(scope="session")
 def openapi_spec() -> dict[str, Any]:
     """Debitura's official spec, the test oracle. Absent: skipped locally, a failure under CI=true."""
-    path = Path(os.environ.get("DEBITURA_OPENAPI_SPEC", REPO.parent / "shared" / "debitura" / "collection-partner-api.json"))
+    path = openapi_spec_path()
     if not path.is_file():
         if os.environ.get("CI") == "true":
             pytest.fail(f"Debitura's OpenAPI spec is missing at {path}; CI must have it (set DEBITURA_OPENAPI_SPEC)")

@@ -95,11 +95,31 @@ def json_body(model: type[M]) -> Any:
         if not isinstance(data, dict):
             raise invalid_field("body", "must be a JSON object")
         try:
-            return model.model_validate(data)
+            parsed = model.model_validate(data)
         except ValidationError as exc:
             raise from_pydantic(exc) from None
+        errors = oversized_amounts(parsed)
+        if errors:
+            raise invalid_fields(errors)
+        return parsed
 
     return Depends(parse)
+
+
+def oversized_amounts(model: BaseModel, prefix: str = "") -> dict[str, list[str]]:
+    """Numbers too large for Debitura's money type, by wire name (the spec allows any double)."""
+    errors: dict[str, list[str]] = {}
+    for name, info in type(model).model_fields.items():
+        value = getattr(model, name)
+        wire = f"{prefix}{info.alias or name}"
+        items = value if isinstance(value, list) else [value]
+        for index, item in enumerate(items):
+            where = f"{wire}.{index}" if isinstance(value, list) else wire
+            if isinstance(item, float) and abs(item) > money.MAX_AMOUNT:
+                errors[where] = [f"must be at most {money.MAX_AMOUNT:.6g}"]
+            elif isinstance(item, BaseModel):
+                errors.update(oversized_amounts(item, f"{where}."))
+    return errors
 
 
 def parse_uuid(value: str) -> UUID | None:

@@ -23,7 +23,7 @@ class Ingestor:
         sb.on_start(self._resume)
 
     def submit(self, partner: Partner, request: CreateIngestionJobRequest) -> IngestionJob:
-        rows = [row.model_dump(mode="json") for row in request.rows]
+        rows = [{"case_id": str(row.case_id), "description": row.description} for row in request.rows]
         job = IngestionJob(id=self._sb.store.ids.uuid(), partner_id=partner.id, rows=rows,
                            due=self._sb.clock.due(QUEUE_DELAY))
         self._sb.store.jobs[job.id] = job

@@ -6,12 +6,14 @@ Amounts are ``Decimal`` rounded to cents, so sums never drift the way float cent
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal
 
 from debitura_provider.sandbox.state import CaseRecord
 
 CENT = Decimal("0.01")
-TOLERANCE = Decimal("0.01")
+MAX_AMOUNT = 79228162514264337593543950335.0
+"""The largest amount Debitura can store (.NET ``decimal.MaxValue``); larger ones are refused with a 400."""
+_WIDE = Context(prec=60)
 
 # Pre-legal success fee (percent of what is collected) by principal; assumed tiers, the spec publishes none.
 _FEE_TIERS: tuple[tuple[Decimal, Decimal], ...] = (
@@ -25,7 +27,7 @@ _FEE_ABOVE = Decimal("10.0")
 def cents(value: float | Decimal | int) -> Decimal:
     """A money amount rounded half-up to the cent; floats go through ``str`` so 0.1 stays 0.1."""
     amount = value if isinstance(value, Decimal) else Decimal(str(value))
-    return amount.quantize(CENT, rounding=ROUND_HALF_UP)
+    return amount.quantize(CENT, rounding=ROUND_HALF_UP, context=_WIDE)
 
 
 def total_fees(case: CaseRecord) -> Decimal:
