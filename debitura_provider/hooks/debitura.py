@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -18,8 +19,11 @@ from debitura_provider.api import (
     RateLimits,
     RetryPolicy,
 )
+from debitura_provider.api.models import UpdateWebhookRequest, WebhookSubscription
 
 DEFAULT_PORTAL_URL = "https://partner.debitura.com"
+WEBHOOK_SECRET_FIELD = "webhook_secret"
+"""The connection field holding the webhook signing secret (a password field in the UI)."""
 
 
 @dataclass(frozen=True)
@@ -146,6 +150,38 @@ class DebituraHook(BaseHook):
     def portal_case_url(self, case_id: str) -> str:
         """Where a person opens the case in Debitura's partner portal."""
         return case_url(self.settings.portal_url, case_id)
+
+    # Webhook subscriptions. ``secret`` is only set on what create and re-key return (a SecretStr):
+    # store it at once (``debitura-webhooks`` writes it into a connection) and never log it.
+
+    def list_webhook_subscriptions(self) -> list[WebhookSubscription]:
+        """Every subscription of the partner; secrets are never listed."""
+        return self.get_client().list_webhooks()
+
+    def create_webhook_subscription(
+        self, url: str, events: Iterable[str], *, test_mode: bool = False
+    ) -> WebhookSubscription:
+        """Subscribe ``url`` (public https) to ``events``; test mode receives test cases' events only."""
+        return self.get_client().create_webhook({"url": url, "events": list(events), "isTestMode": test_mode})
+
+    def update_webhook_subscription(
+        self,
+        subscription_id: str,
+        *,
+        url: str | None = None,
+        events: Iterable[str] | None = None,
+        active: bool | None = None,
+    ) -> WebhookSubscription:
+        """Change the URL or events, or (``active=True``) re-enable an auto-disabled subscription."""
+        body = UpdateWebhookRequest(url=url, events=None if events is None else list(events), is_active=active)
+        return self.get_client().update_webhook(subscription_id, body)
+
+    def rekey_webhook_subscription(self, subscription_id: str) -> WebhookSubscription:
+        """A new signing secret; the old one stops working as soon as Debitura answers."""
+        return self.get_client().update_webhook(subscription_id, {"regenerateSecret": True})
+
+    def delete_webhook_subscription(self, subscription_id: str) -> None:
+        self.get_client().delete_webhook(subscription_id)
 
     def test_connection(self) -> tuple[bool, str]:
         """Calls ``GET /me``: proves the URL, the key and the partner behind it."""

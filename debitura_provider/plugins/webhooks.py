@@ -1,10 +1,12 @@
 """Mounts the Debitura webhook receiver in Airflow's API server.
 
 The path is ``[debitura] webhook_path`` (env ``AIRFLOW__DEBITURA__WEBHOOK_PATH``), default
-``/debitura/webhooks``; Debitura posts to ``https://<airflow host><path>/`` (with the trailing slash).
+``/debitura/webhooks``; Debitura may post to it with or without a trailing slash.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from airflow.configuration import conf
 from airflow.plugins_manager import AirflowPlugin
@@ -20,8 +22,25 @@ def webhook_path() -> str:
     return f"/{path}" if path else DEFAULT_PATH
 
 
+class ExactPathToMount:
+    """Routes ``POST <path>`` into the app mounted at ``<path>``: Starlette only routes ``<path>/`` there,
+    and Debitura does not follow redirects, so a URL without the slash would fail every delivery."""
+
+    def __init__(self, app: Any, path: str) -> None:
+        self.app = app
+        self.path = path
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] == scope.get("root_path", "") + self.path:
+            scope = {**scope, "path": scope["path"] + "/"}
+        await self.app(scope, receive, send)
+
+
 class DebituraWebhookPlugin(AirflowPlugin):
     """Debitura webhooks → Airflow Asset events (see docs/webhooks.md)."""
 
     name = "debitura_webhooks"
     fastapi_apps = [{"app": create_app(), "url_prefix": webhook_path(), "name": "Debitura webhooks"}]
+    fastapi_root_middlewares = [
+        {"middleware": ExactPathToMount, "kwargs": {"path": webhook_path()}, "name": "Debitura webhooks path"}
+    ]

@@ -94,26 +94,31 @@ async def _read_body(request: Request, limit: int) -> bytes | None:
 
 
 def create_app(settings: ReceiverSettings | None = None) -> FastAPI:
-    """The FastAPI app that Airflow's API server mounts (see ``debitura_provider.plugins.webhooks``)."""
-    config = settings or ReceiverSettings.from_config()
-    recorder = Recorder(config.record_interval)
+    """The FastAPI app that Airflow's API server mounts (see ``debitura_provider.plugins.webhooks``).
+
+    Its settings live on ``app.state.settings`` and are read per delivery and at startup.
+    """
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Airflow's API server enters the lifespan of mounted FastAPI apps; leftovers are drained at once.
+        recorder = Recorder(app.state.settings.record_interval)
+        app.state.recorder = recorder
         recorder.start()
         try:
             yield
         finally:
             await anyio.to_thread.run_sync(recorder.stop)
+            app.state.recorder = None
 
     app = FastAPI(title="Debitura webhooks", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
-    app.state.recorder = recorder
+    app.state.settings = settings or ReceiverSettings.from_config()
+    app.state.recorder = None
 
     @app.post("/")
     async def receive(request: Request) -> JSONResponse:
         try:
-            return await _receive(request, config, recorder)
+            return await _receive(request, request.app.state.settings, request.app.state.recorder)
         except Exception:
             log.exception("Debitura webhook delivery failed unexpectedly; answering 503 so Debitura retries")
             return _answer(503, "temporarily unable to accept the event; retry later")
@@ -121,7 +126,7 @@ def create_app(settings: ReceiverSettings | None = None) -> FastAPI:
     return app
 
 
-async def _receive(request: Request, config: ReceiverSettings, recorder: Recorder) -> JSONResponse:
+async def _receive(request: Request, config: ReceiverSettings, recorder: Recorder | None) -> JSONResponse:
     header = request.headers.get(SIGNATURE_HEADER)
     if not header:
         return _answer(401, f"missing {SIGNATURE_HEADER} header")
@@ -153,7 +158,8 @@ async def _receive(request: Request, config: ReceiverSettings, recorder: Recorde
         if not new:
             return _answer(200, "event already accepted", eventId=event_id)
         log.info("Debitura event %s (%s) queued", event_id, event.event)
-        recorder.nudge()
+        if recorder is not None:  # without a lifespan (no recorder) the queue waits for the next start
+            recorder.nudge()
         return _answer(202, "accepted", eventId=event_id)
     log.warning("Debitura event %s not queued within %s s; answering 503", event_id, config.enqueue_timeout)
     return _answer(503, "busy; retry later", eventId=event_id)

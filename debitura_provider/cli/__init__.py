@@ -1,0 +1,1 @@
+"""Command-line tools that run next to the ``airflow`` CLI (they need the metadata database)."""
