@@ -55,13 +55,16 @@ class RetryPolicy:
     """How hard to try before giving up on one request.
 
     Backoff is exponential with full jitter; a 429's ``retryAfter`` (or ``Retry-After``) wins over it.
-    A ``retryAfter`` longer than ``max_retry_after`` is not slept through but raised.
+    A ``retryAfter`` longer than ``max_retry_after`` is not slept through but raised. A 429 does not
+    use up ``attempts`` (the request was refused, not failed): it is absorbed by waiting, until the
+    request has waited ``rate_limit_patience`` seconds on 429s in total.
     """
 
     attempts: int = 5
     backoff_initial: float = 0.5
     backoff_max: float = 30.0
     max_retry_after: float = 300.0
+    rate_limit_patience: float = 1800.0
 
 
 class _ApiKeyAuth(httpx.Auth):
@@ -133,7 +136,10 @@ class _ClientCore:
     def _finish(self, call: Call[T], response: httpx.Response) -> T:
         if response.is_success:
             return call.parse(response)
-        raise error_from_response(response, call.method, call.path)
+        error = error_from_response(response, call.method, call.path)
+        if isinstance(error, RateLimitError) and error.retry_after:
+            self._budget.hold(error.retry_after)  # every request of this key waits, not just this one
+        raise error
 
     def _retrying_kwargs(self, call: Call[Any]) -> dict[str, Any]:
         policy = self.retry
@@ -155,16 +161,30 @@ class _ClientCore:
                 return exc.retry_after
             return float(backoff(state))
 
+        failures = 0
+        rate_limited_for = 0.0
+
+        def stop(state: tenacity.RetryCallState) -> bool:
+            nonlocal failures, rate_limited_for
+            if isinstance(state.outcome.exception() if state.outcome else None, RateLimitError):
+                rate_limited_for += state.upcoming_sleep
+                return rate_limited_for > policy.rate_limit_patience
+            failures += 1
+            return failures >= policy.attempts
+
         def before_sleep(state: tenacity.RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome else None
             delay = state.next_action.sleep if state.next_action else 0.0
+            if isinstance(exc, RateLimitError):
+                log.info("Rate limited: retrying %s %s in %.1fs", call.method, call.path, delay)
+                return
             log.warning(
                 "Retrying %s %s in %.1fs (attempt %d of %d) after: %s",
-                call.method, call.path, delay, state.attempt_number + 1, policy.attempts, exc,
+                call.method, call.path, delay, failures + 1, policy.attempts, exc,
             )
 
         return {
-            "stop": tenacity.stop_after_attempt(policy.attempts),
+            "stop": stop,
             "wait": wait,
             "retry": tenacity.retry_if_exception(should_retry),
             "before_sleep": before_sleep,

@@ -17,15 +17,24 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class RateLimits:
-    """Requests allowed per window; ``None`` turns a window off."""
+    """Requests allowed per window; ``None`` turns a window off.
+
+    ``time_scale`` shortens every window by that factor (a minute lasts ``60 / time_scale`` s), to
+    match a sandbox whose limits run on a compressed clock, as ``make bench`` does.
+    """
 
     per_minute: int | None = 2_000
     per_hour: int | None = 20_000
     per_day: int | None = 100_000
+    time_scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not self.time_scale > 0:
+            raise ValueError("time_scale must be greater than zero")
 
     def windows(self) -> list[tuple[int, float]]:
         spans = ((self.per_minute, 60.0), (self.per_hour, 3_600.0), (self.per_day, 86_400.0))
-        return [(limit, span) for limit, span in spans if limit is not None]
+        return [(limit, span / self.time_scale) for limit, span in spans if limit is not None]
 
 
 DEBITURA_LIMITS = RateLimits()
@@ -77,6 +86,15 @@ class RateBudget:
                 window.take(at)
             self._last = at
             return at - now
+
+    def hold(self, seconds: float) -> None:
+        """Hand out no slot for ``seconds`` (Debitura answered 429 with this ``retryAfter``).
+
+        The key's limit may be shared with other processes this budget cannot see; waiting here
+        turns a burst of 429s into one pause instead of one refusal per request in flight.
+        """
+        with self._lock:
+            self._last = max(self._last, self._clock() + seconds)
 
 
 _BUDGETS: dict[tuple[str, str, RateLimits], RateBudget] = {}

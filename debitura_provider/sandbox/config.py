@@ -59,11 +59,20 @@ DEFAULT_PARTNERS: tuple[PartnerSpec, ...] = (
 
 @dataclass(frozen=True)
 class RateLimitSettings:
-    """Debitura's documented limits per API key (API-NOTES §1.4)."""
+    """Debitura's documented limits per API key (API-NOTES §1.4).
+
+    ``time_scale`` runs the windows that much faster than real time (a minute lasts ``60 / time_scale``
+    real seconds), so a benchmark can hit the limits without waiting hours; 1 is Debitura's own pace.
+    """
 
     per_minute: int = 2000
     per_hour: int = 20000
     per_day: int = 100000
+    time_scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not self.time_scale > 0:
+            raise ValueError("time_scale must be greater than zero")
 
 
 @dataclass(frozen=True)

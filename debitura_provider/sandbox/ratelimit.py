@@ -7,6 +7,7 @@
 Requests without a valid-looking key share one fallback partition. A refused request answers 429 with
 the documented body and ``retryAfter`` in seconds, and no ``Retry-After`` header (the newer docs).
 Limits run on the real clock whatever the sandbox speed: they protect the caller's real request rate.
+Only ``RateLimitSettings.time_scale`` compresses them (for benchmarks); ``retryAfter`` is then in real seconds.
 """
 
 from __future__ import annotations
@@ -46,7 +47,8 @@ class RateLimiter:
         self._partitions: dict[str, _Partition] = {}
 
     def admit(self, key: str) -> float | None:
-        now = self._now()
+        scale = self.limits.time_scale
+        now = self._now() * scale
         part = self._partitions.setdefault(key, _Partition())
         segment = int(now // SEGMENT_SECONDS)
         for old in [s for s in part.segments if s <= segment - SEGMENTS]:
@@ -64,7 +66,7 @@ class RateLimiter:
         if part.day_count >= self.limits.per_day:
             waits.append(part.day_start + 86400 - now)
         if waits:
-            return max(waits)
+            return max(waits) / scale
         part.segments[segment] = part.segments.get(segment, 0) + 1
         part.hour_count += 1
         part.day_count += 1

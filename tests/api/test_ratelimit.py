@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from debitura_provider.api.ratelimit import DEBITURA_LIMITS, UNLIMITED, RateBudget, RateLimits, budget_for
 
 
@@ -51,3 +53,23 @@ def test_one_budget_per_key_and_url() -> None:
     a = budget_for("https://x.test/", "key-a", DEBITURA_LIMITS)
     assert budget_for("https://x.test", "key-a", DEBITURA_LIMITS) is a
     assert budget_for("https://x.test", "key-b", DEBITURA_LIMITS) is not a
+
+
+def test_time_scale_compresses_every_window() -> None:
+    clock = FakeClock()
+    budget = RateBudget(RateLimits(per_minute=2, per_hour=3, per_day=None, time_scale=10), clock=clock)
+    assert [budget.reserve() for _ in range(4)] == [0.0, 0.0, 6.0, 360.0]
+
+
+def test_time_scale_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="time_scale"):
+        RateLimits(time_scale=0)
+
+
+def test_hold_delays_every_later_reservation() -> None:
+    clock = FakeClock()
+    budget = RateBudget(RateLimits(per_minute=100, per_hour=None, per_day=None), clock=clock)
+    budget.hold(7.5)
+    assert budget.reserve() == 7.5
+    clock.now += 10
+    assert budget.reserve() == 0.0

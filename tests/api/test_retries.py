@@ -7,13 +7,17 @@ import pytest
 import respx
 
 from debitura_provider.api import (
+    UNLIMITED,
     AsyncDebituraClient,
     DebituraClient,
     RateLimitError,
+    RateLimits,
+    RetryPolicy,
     ServerError,
     TransportError,
 )
-from tests.api.conftest import BASE
+from debitura_provider.api.ratelimit import budget_for
+from tests.api.conftest import BASE, KEY
 from tests.api.samples import CASE, CASE_ID, CREATE_REQUEST
 
 RATE_LIMITED = {
@@ -59,6 +63,38 @@ def test_429_beyond_the_longest_wait_is_raised_not_slept(client: DebituraClient,
         client.get_me()
     assert raised.value.retry_after == 3600
     assert sleeps == []
+
+
+@respx.mock
+def test_429s_do_not_use_up_attempts(sleeps: list[float]) -> None:
+    """A refused request is not a failed one: more 429s than attempts are absorbed."""
+    limited = httpx.Response(429, json={**RATE_LIMITED, "retryAfter": 2.0})
+    route = respx.get(f"{BASE}/me").mock(side_effect=[limited] * 6 + [httpx.Response(200, json={"id": CASE_ID})])
+    with DebituraClient(KEY, BASE, retry=RetryPolicy(attempts=2), rate_limits=UNLIMITED) as client:
+        client.get_me()
+    assert route.call_count == 7
+    assert sleeps == [2.0] * 6
+
+
+@respx.mock
+def test_429s_are_raised_once_the_patience_is_spent(sleeps: list[float]) -> None:
+    respx.get(f"{BASE}/me").respond(429, json={**RATE_LIMITED, "retryAfter": 2.0})
+    policy = RetryPolicy(attempts=2, rate_limit_patience=5.0)
+    with DebituraClient(KEY, BASE, retry=policy, rate_limits=UNLIMITED) as client, pytest.raises(RateLimitError):
+        client.get_me()
+    assert sleeps == [2.0, 2.0]
+
+
+@respx.mock
+def test_a_429_holds_the_whole_key_budget(sleeps: list[float]) -> None:
+    """Other requests of the same key wait out retryAfter too, instead of collecting their own 429s."""
+    key, limits = "unit-test-key-hold-429", RateLimits(per_minute=1_000)
+    respx.get(f"{BASE}/me").mock(
+        side_effect=[httpx.Response(429, json={**RATE_LIMITED, "retryAfter": 30.0}), httpx.Response(200, json={"id": CASE_ID})]
+    )
+    with DebituraClient(key, BASE, rate_limits=limits) as client:
+        client.get_me()
+    assert budget_for(BASE, key, limits).reserve() > 25.0
 
 
 @respx.mock
