@@ -25,10 +25,17 @@ _REFERENCE_ALPHABET = string.ascii_uppercase + string.digits
 
 
 class Clock:
-    """Real time for timestamps, ``speed``-compressed time for waiting."""
+    """Real time for timestamps; *sandbox time*, running ``speed`` times faster, for everything that waits.
 
-    def __init__(self, speed: float) -> None:
+    Sandbox time is a number of seconds that starts at the real epoch time and continues from where it
+    stopped when a ``--state`` sandbox restarts, whatever the new speed: what was due in two sandbox
+    hours is still due two sandbox hours later.
+    """
+
+    def __init__(self, speed: float, sandbox_time: float | None = None) -> None:
         self.speed = speed
+        self._real_anchor = time.time()
+        self._sandbox_anchor = self._real_anchor if sandbox_time is None else sandbox_time
 
     @staticmethod
     def now() -> datetime:
@@ -38,13 +45,16 @@ class Clock:
     def epoch() -> float:
         return time.time()
 
-    def real_seconds(self, sandbox_seconds: float) -> float:
-        """How long a sandbox duration lasts in real time."""
-        return sandbox_seconds / self.speed
+    def sandbox_time(self) -> float:
+        return self._sandbox_anchor + (time.time() - self._real_anchor) * self.speed
 
     def due(self, sandbox_seconds: float) -> float:
-        """The real epoch second at which something ``sandbox_seconds`` from now happens."""
-        return self.epoch() + self.real_seconds(sandbox_seconds)
+        """The sandbox time ``sandbox_seconds`` from now."""
+        return self.sandbox_time() + sandbox_seconds
+
+    def real_delay(self, due: float) -> float:
+        """Real seconds until the sandbox time ``due``."""
+        return max(0.0, (due - self.sandbox_time()) / self.speed)
 
 
 def midnight(day: date) -> datetime:
@@ -79,6 +89,10 @@ class IdSource:
     def secret(self) -> bytes:
         return self._digest("secret")
 
+    def derived(self, parent: UUID, n: int) -> UUID:
+        """The n-th id below a parent (a case's payments, chats, events): independent of what runs meanwhile."""
+        return UUID(bytes=hashlib.sha256(f"{self.seed}:{parent}:{n}".encode()).digest()[:16], version=4)
+
 
 class Timers:
     """Named one-shot timers on the running loop: rescheduling a name replaces its timer."""
@@ -87,15 +101,15 @@ class Timers:
         self._clock = clock
         self._handles: dict[Hashable, asyncio.TimerHandle] = {}
 
-    def at(self, name: Hashable, epoch: float, callback: Callable[[], None]) -> None:
+    def at(self, name: Hashable, due: float, callback: Callable[[], None]) -> None:
+        """Call ``callback`` at sandbox time ``due``."""
         self.cancel(name)
 
         def fire() -> None:
             self._handles.pop(name, None)
             callback()
 
-        delay = max(0.0, epoch - self._clock.epoch())
-        self._handles[name] = asyncio.get_running_loop().call_later(delay, fire)
+        self._handles[name] = asyncio.get_running_loop().call_later(self._clock.real_delay(due), fire)
 
     def cancel(self, name: Hashable) -> None:
         handle = self._handles.pop(name, None)

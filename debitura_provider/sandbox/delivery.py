@@ -49,7 +49,7 @@ class Dispatcher:
         self._http = httpx.AsyncClient(timeout=TIMEOUT_SECONDS, follow_redirects=False, trust_env=False)
         for row in self._store.events.values():
             if row.next_attempt_at is not None:
-                self._schedule(row, max(0.0, row.next_attempt_at - self._clock.epoch()))
+                self._arm(row)
 
     async def stop(self) -> None:
         for task in list(self._tasks):
@@ -78,14 +78,14 @@ class Dispatcher:
 
     def send(self, case: CaseRecord, event: str, data: events.EventData, to: Iterable[Subscription]) -> int:
         """Queue one event for the given subscriptions; one envelope id for all of them."""
-        event_id = self._store.ids.uuid()
+        event_id = self._store.child_id(case)
         now = self._clock.now()
         count = 0
         for sub in to:
             role = "cases" if sub.partner_id == case.collection_partner_id else "managed-cases"
             link = f"{self._base_url()}/{role}/{case.id}"
             row = EventRecord(
-                id=self._store.ids.uuid(), subscription_id=sub.id, partner_id=sub.partner_id, case_id=case.id,
+                id=self._store.child_id(case), subscription_id=sub.id, partner_id=sub.partner_id, case_id=case.id,
                 event_type=event, payload=events.envelope(event_id, event, now, data, link), created_at=now,
             )
             self._store.events[row.id] = row
@@ -103,8 +103,13 @@ class Dispatcher:
         self._timers.cancel(("delivery", row_id))
 
     def _schedule(self, row: EventRecord, delay: float) -> None:
-        row.next_attempt_at = self._clock.epoch() + delay
+        """Attempt ``delay`` sandbox seconds from now."""
+        row.next_attempt_at = self._clock.due(delay)
         self._store.touch(row)
+        self._arm(row)
+
+    def _arm(self, row: EventRecord) -> None:
+        assert row.next_attempt_at is not None
         row_id = row.id
         self._timers.at(("delivery", row_id), row.next_attempt_at, lambda: self._launch(row_id))
 
@@ -126,7 +131,7 @@ class Dispatcher:
             return
         row.attempt_count += 1
         row.round_attempts += 1
-        row.next_attempt_at = self._clock.epoch() + self._retry_delay(row)  # lease: resumed after a restart
+        row.next_attempt_at = self._clock.due(self._retry_delay(row))  # lease: resumed after a restart
         self._store.touch(row)
         code, error = await self._post(sub, row)
         if self._store.events.get(row_id) is not row:
@@ -175,9 +180,10 @@ class Dispatcher:
         self._store.touch(sub)
 
     def _retry_delay(self, row: EventRecord) -> float:
+        """Sandbox seconds before the next attempt of this round."""
         index = min(row.round_attempts, len(RETRY_DELAYS)) - 1
         jitter = rng(self._store.ids.seed, "retry", row.id, row.attempt_count).uniform(0.9, 1.1)
-        return self._clock.real_seconds(RETRY_DELAYS[max(index, 0)] * jitter)
+        return RETRY_DELAYS[max(index, 0)] * jitter
 
     def _disable(self, sub: Subscription, reason: str) -> None:
         sub.is_active = False

@@ -52,7 +52,7 @@ class Ingestor:
                 job.rows_failed += 1
                 continue
             when = sb.clock.now()
-            note = NoteRecord(id=sb.store.ids.uuid(), created_at=when, description=row["description"], user=user)
+            note = NoteRecord(id=sb.store.child_id(case), created_at=when, description=row["description"], user=user)
             case.notes.append(note)
             sb.record(case, "NoteAdded", "Note", row["description"], partner_actor(user))
             job.rows_succeeded += 1

@@ -70,7 +70,7 @@ def activate(sb: Sandbox, case: CaseRecord, actor: Actor, why: str) -> None:
 
 
 def post_chat(sb: Sandbox, case: CaseRecord, role: int, user: User, message: str) -> ChatRecord:
-    chat = ChatRecord(id=sb.store.ids.uuid(), date_created=sb.now(), role=role, role_label=ROLE_LABELS[role],
+    chat = ChatRecord(id=sb.store.child_id(case), date_created=sb.now(), role=role, role_label=ROLE_LABELS[role],
                       message=message, user=user)
     case.chats.append(chat)
     actor = partner_actor(user) if role == 0 else Actor(type="Creditor user", name=user.name)

@@ -55,8 +55,8 @@ def record(sb: Sandbox, case: CaseRecord, new: NewPayment, close_case: bool, by:
     else:
         creditor, partner = money.computed_split(new.amount, case.success_fee)
     payment = PaymentRecord(
-        id=sb.store.ids.uuid(), date_created=sb.now(), date=new.date, amount=new.amount, recipient=new.recipient,
-        payout_creditor=creditor, payout_collection_partner=partner,
+        id=sb.store.child_id(case), date_created=sb.now(), recorded=sb.clock.sandbox_time(), date=new.date,
+        amount=new.amount, recipient=new.recipient, payout_creditor=creditor, payout_collection_partner=partner,
         commission_payment_status=new.commission_payment_status,
     )
     case.payments.append(payment)
@@ -82,8 +82,7 @@ def invoiced(sb: Sandbox, case: CaseRecord, payment: PaymentRecord) -> bool:
     """Production payouts are invoiced ``payout_invoice_days`` sandbox days after recording; test ones never."""
     if case.is_test:
         return False
-    due = payment.date_created.timestamp() + sb.clock.real_seconds(sb.config.payout_invoice_days * DAY)
-    return sb.clock.epoch() >= due
+    return sb.clock.sandbox_time() - payment.recorded >= sb.config.payout_invoice_days * DAY
 
 
 def _guard(sb: Sandbox, case: CaseRecord, payment: PaymentRecord, remainder_after: Decimal, reopen: bool,

@@ -25,8 +25,9 @@ class Sandbox:
 
     def __init__(self, config: SandboxConfig) -> None:
         self.config = config
-        self.clock = Clock(config.speed)
         self.store = Store(config)
+        self.clock = Clock(config.speed, self.store.sandbox_time)
+        self.store.read_clock = self.clock.sandbox_time
         self.base_url = f"http://{config.host}:{config.port}"
         self.timers = Timers(self.clock)
         self.dispatcher = Dispatcher(self.store, self.clock, self.timers, lambda: self.base_url)

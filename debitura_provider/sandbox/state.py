@@ -89,6 +89,7 @@ class PaymentRecord(Keyed):
     payout_creditor: Decimal
     payout_collection_partner: Decimal
     commission_payment_status: str
+    recorded: float  # sandbox time, for payout invoicing
     deleted_at: datetime | None = None
 
 
@@ -170,6 +171,7 @@ class CaseRecord(Keyed):
     files: list[FileRecord] = Field(default_factory=list)
     sim_step: int = 0
     sim_due: float | None = None
+    children: int = 0  # ids issued below this case
 
     @property
     def live_payments(self) -> list[PaymentRecord]:

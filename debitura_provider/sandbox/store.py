@@ -13,7 +13,7 @@ import base64
 import json
 import logging
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 from uuid import UUID
@@ -64,6 +64,8 @@ class Store:
         self._dirty: dict[tuple[str, str], Any] = {}
         self._flush_scheduled = False
         self._db = _open(config.state_path)
+        self.sandbox_time: float | None = None
+        self.read_clock: Callable[[], float] | None = None
         seed = self._load() if self._db is not None else None
         self.ids = IdSource(config.seed if seed is None else seed[0], 0 if seed is None else seed[1])
         if not self.partners:
@@ -83,6 +85,11 @@ class Store:
     @property
     def managing_partner(self) -> Partner:
         return self.partners[self.managing_partner_id]
+
+    def child_id(self, case: CaseRecord) -> UUID:
+        """An id for something below a case; background work and requests never shift each other's ids."""
+        case.children += 1
+        return self.ids.derived(case.id, case.children)
 
     # --- writes -----------------------------------------------------------------------------------
 
@@ -137,6 +144,8 @@ class Store:
         rows = [(kind, key, _encode(value)) for (kind, key), value in dirty.items() if value is not None]
         gone = [(kind, key) for (kind, key), value in dirty.items() if value is None]
         rows.append(("meta", "ids", json.dumps({"seed": self.ids.seed, "counter": self.ids.counter})))
+        if self.read_clock is not None:
+            rows.append(("meta", "clock", json.dumps(self.read_clock())))
         with self._db:
             self._db.executemany("INSERT OR REPLACE INTO records (kind, key, data) VALUES (?, ?, ?)", rows)
             self._db.executemany("DELETE FROM records WHERE kind = ? AND key = ?", gone)
@@ -153,7 +162,9 @@ class Store:
         assert self._db is not None
         seed: tuple[int, int] | None = None
         for kind, key, data in self._db.execute("SELECT kind, key, data FROM records"):
-            if kind == "meta":
+            if kind == "meta" and key == "clock":
+                self.sandbox_time = float(json.loads(data))
+            elif kind == "meta":
                 meta = json.loads(data)
                 seed = (int(meta["seed"]), int(meta["counter"]))
             elif kind == "file":

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import threading
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -12,6 +15,7 @@ import httpx
 from debitura_provider.sandbox import SandboxServer
 
 WORKBENCH = "Workbench Collections ApS"
+ALL_EVENTS = ["case.assigned", "case.updated", "case.closed", "payment.created", "payment.deleted", "chat.created"]
 """The collection partner that never works cases on its own: tests drive it by hand."""
 
 
@@ -64,3 +68,33 @@ def new_test_case(api: httpx.Client, **overrides: Any) -> dict[str, Any]:
     assert response.status_code == 200, response.text
     case: dict[str, Any] = response.json()
     return case
+
+
+@dataclass
+class Inbox:
+    """What a local receiver got; ``statuses`` are the answers it gives, in order, then 200."""
+
+    url: str
+    deliveries: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+    statuses: list[int] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def of_case(self, case_id: str) -> list[tuple[dict[str, str], bytes]]:
+        with self.lock:
+            return [(h, b) for h, b in self.deliveries if json.loads(b)["data"].get("caseId") == case_id]
+
+
+def subscribe(api: httpx.Client, url: str, *, test_mode: bool = True, events: list[str] | None = None) -> dict[str, Any]:
+    response = api.post("/webhooks", json={"url": url, "events": events or ALL_EVENTS, "isTestMode": test_mode})
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def logged(api: httpx.Client, case_id: str, count: int) -> list[dict[str, Any]]:
+    def probe() -> list[dict[str, Any]] | None:
+        rows: list[dict[str, Any]] = api.get("/webhooks/events", params={"caseId": case_id}).json()
+        return rows if len(rows) >= count else None
+
+    result: list[dict[str, Any]] = wait_for(probe, f"{count} logged events for {case_id}")
+    return result

@@ -237,7 +237,7 @@ async def upload_case_file(sb: SandboxDep, caller: Caller, case_id: CaseId, requ
         raise invalid_field("DocumentType", f"must be one of {', '.join(DOCUMENT_TYPES)}")
     if case.lifecycle is Lifecycle.MERGED:
         raise api_error(409, "The case is Merged and cannot accept new files.", error="Conflict")
-    record = FileRecord(id=sb.store.ids.uuid(), date_created=sb.now(), file_name=upload.filename, size=len(content),
+    record = FileRecord(id=sb.store.child_id(case), date_created=sb.now(), file_name=upload.filename, size=len(content),
                         description=description, document_type=document_type)
     case.files.append(record)
     sb.store.put_file(record.id, content)
@@ -258,7 +258,7 @@ async def add_case_note(
     if body.event_date is not None and body.event_date > sb.now() + timedelta(minutes=1):
         raise invalid_field("eventDate", "must not be in the future")
     user = caller.users[0]
-    note = NoteRecord(id=sb.store.ids.uuid(), created_at=sb.now(), event_date=body.event_date,
+    note = NoteRecord(id=sb.store.child_id(case), created_at=sb.now(), event_date=body.event_date,
                       description=body.description, user=user)
     case.notes.append(note)
     sb.record(case, "NoteAdded", "Note", body.description, partner_actor(user), when=body.event_date)
