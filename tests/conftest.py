@@ -19,7 +19,7 @@ os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="debitura-airflow-
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "dags")
 
-pytest_plugins: list[str] = ["tests.fixtures.webhooks", "tests.fixtures.sandbox"]
+pytest_plugins: list[str] = ["tests.fixtures.webhooks", "tests.fixtures.sandbox", "tests.fixtures.airflow"]
 
 
 def openapi_spec_path() -> Path:

@@ -37,8 +37,9 @@ from debitura_provider.api.errors import (
 )
 from debitura_provider.api.models import Case, CreateManagedCaseRequest
 
-CLOCK_TOLERANCE = timedelta(seconds=2)
-"""A case created this much before its request was sent was created by an earlier run (idempotent replay)."""
+CLOCK_TOLERANCE = timedelta(seconds=1)
+"""Allowed skew between this machine's clock and Debitura's. A returned case created more than this
+before its request was sent was created by an earlier request: an idempotent replay, ``existing``."""
 
 
 class Status(str, Enum):

@@ -421,6 +421,11 @@ class SharedCasePoller:
         self.closed = False
         self.cycles = 0
 
+    @property
+    def watched(self) -> int:
+        """How many distinct cases the subscribers watch (what one cycle lists)."""
+        return len({cid for s in self._subscribers for cid in s.case_ids})
+
     def subscribe(
         self, case_ids: Sequence[str], *, interval: float, chunk_size: int = endpoints.MAX_PAGE_SIZE
     ) -> Subscription:

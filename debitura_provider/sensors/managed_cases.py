@@ -1,0 +1,183 @@
+"""Wait until referred cases are paid, paid down, or move in their lifecycle."""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
+from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSensorTimeout
+
+from debitura_provider.api import DebituraError
+from debitura_provider.api.endpoints import MAX_PAGE_SIZE
+from debitura_provider.api.watching import CaseWatch, WatchSpec, WatchState, normalize_case_ids, poll, run_sync
+from debitura_provider.failures import is_transient
+from debitura_provider.hooks.debitura import DebituraHook
+from debitura_provider.links import DebituraCaseLink, push_case_url
+from debitura_provider.triggers.managed_cases import ManagedCaseTrigger
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+
+class ManagedCaseSensor(BaseSensorOperator):
+    """Waits until a case, or each (``require="all"``) or one (``"any"``) of several, meets a condition.
+
+    Conditions: ``new_payment`` (a payment whose id is not in ``known_payment_ids``; by default any
+    payment, so one made between the case's creation and the first poll counts),
+    ``remainder_at_most`` (the remainder falls to ``remainder_at_most`` or below; 0 = paid in full),
+    ``lifecycle_in`` (the lifecycle is one of ``lifecycles``) and ``lifecycle_changed`` (it differs
+    from the lifecycle at the sensor's first poll). A case that met the condition once stays counted.
+
+    Each poll costs ``ceil(N / chunk_size)`` list requests for N cases, plus one payments read per
+    case whose money moved. Modes ``poke`` and ``reschedule`` use the blocking client; between
+    reschedules the baseline lives in the task's ``task_state_store``. Deferred (``deferrable``,
+    default ``[operators] default_deferrable``), the sensor checks once, then hands the baseline to
+    :class:`~debitura_provider.triggers.managed_cases.ManagedCaseTrigger`, which keeps its own
+    wall-clock deadline so a timeout fails the task as a sensor timeout.
+
+    :return: ``{"cases": [case, ...], "payments": {case_id: [payment, ...]}, "satisfied": [case_id, ...]}``
+        in wire form; ``payments`` holds the satisfying payments (payment conditions only).
+    """
+
+    template_fields: Sequence[str] = ("case_ids", "known_payment_ids")
+    operator_extra_links = (DebituraCaseLink(),)
+    ui_color = "#e8f0fe"
+
+    STATE_KEY = "debitura_watch"
+
+    def __init__(
+        self,
+        *,
+        case_ids: str | list[str],
+        condition: str,
+        remainder_at_most: float | None = None,
+        lifecycles: list[str] | None = None,
+        require: str = "all",
+        known_payment_ids: list[str] | None = None,
+        chunk_size: int = MAX_PAGE_SIZE,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        debitura_conn_id: str = DebituraHook.default_conn_name,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.spec = WatchSpec.build(
+            condition, remainder_at_most=remainder_at_most, lifecycles=lifecycles, require=require
+        )
+        if not 1 <= chunk_size <= MAX_PAGE_SIZE:
+            raise ValueError(f"chunk_size must be 1 to {MAX_PAGE_SIZE}")
+        self.case_ids = case_ids
+        self.condition = condition
+        self.remainder_at_most = remainder_at_most
+        self.lifecycles = lifecycles
+        self.require = require
+        self.known_payment_ids = known_payment_ids
+        self.chunk_size = chunk_size
+        self.deferrable = deferrable
+        self.debitura_conn_id = debitura_conn_id
+        self._watch: CaseWatch | None = None
+        self._saved: dict[str, Any] | None = None
+
+    @property
+    def hook(self) -> DebituraHook:
+        return DebituraHook(self.debitura_conn_id)
+
+    def execute(self, context: Context) -> Any:
+        watch = self._load_watch(context)
+        push_case_url(context, self.hook, watch.case_ids[0])
+        if not self.deferrable:
+            return super().execute(context)
+        result = self._check(context)
+        if result is not None:
+            return result
+        self.defer(
+            trigger=ManagedCaseTrigger(
+                case_ids=watch.case_ids,
+                watch=self.spec.to_json(),
+                state=watch.state.to_json(),
+                end_time=time.time() + self.timeout,
+                poll_interval=self.poke_interval,
+                chunk_size=self.chunk_size,
+                debitura_conn_id=self.debitura_conn_id,
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=self.timeout),
+        )
+
+    def poke(self, context: Context) -> PokeReturnValue:
+        result = self._check(context)
+        return PokeReturnValue(is_done=result is not None, xcom_value=result)
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Resume from the trigger; anything but a well-formed event fails the task."""
+        if not isinstance(event, dict) or "status" not in event:
+            raise AirflowException(f"ManagedCaseSensor resumed without a valid trigger event: {event!r}")
+        status = event["status"]
+        if status == "success":
+            return {"cases": event["cases"], "payments": event["payments"], "satisfied": event["satisfied"]}
+        if status == "timeout":
+            raise AirflowSensorTimeout(event.get("message") or "Sensor timed out")
+        if status == "error":
+            raise AirflowFailException(f"Watching Debitura cases failed: {event.get('message')}")
+        raise AirflowException(f"ManagedCaseSensor got a trigger event with unknown status {status!r}")
+
+    def _check(self, context: Context) -> dict[str, Any] | None:
+        """One poll cycle; the result when the watch is satisfied, else None."""
+        watch = self._load_watch(context)
+        try:
+            result = run_sync(self.hook.get_client(), poll(watch, self.chunk_size))
+        except DebituraError as exc:
+            if is_transient(exc):
+                self.log.warning("Polling %d case(s) failed, will poll again: %s", len(watch.case_ids), exc)
+                return None
+            raise AirflowFailException(f"Watching Debitura cases failed: {exc}") from None
+        self._save_watch(context, watch)
+        self.log.info(
+            "%d of %d case(s) meet %s (require %s)",
+            len(watch.satisfied_ids), len(watch.case_ids), self.spec.condition.value, self.spec.require.value,
+        )
+        return result.to_json() if result is not None else None
+
+    def _load_watch(self, context: Context) -> CaseWatch:
+        """The watch with its baseline: in memory between pokes, else from the task's state store."""
+        if self._watch is not None:
+            return self._watch
+        try:
+            watch = CaseWatch(_id_list(self.case_ids), self.spec, known_payment_ids=self.known_payment_ids or ())
+        except ValueError as exc:
+            raise AirflowFailException(str(exc)) from None
+        store = context.get("task_state_store")
+        saved: Any = store.get(self.STATE_KEY) if store is not None else None
+        if isinstance(saved, dict) and saved.get("fingerprint") == self._fingerprint(watch):
+            watch.state = WatchState.from_json(saved["state"])
+        self._watch = watch
+        return watch
+
+    def _save_watch(self, context: Context, watch: CaseWatch) -> None:
+        store = context.get("task_state_store")
+        if store is None:
+            return
+        record: dict[str, Any] = {"fingerprint": self._fingerprint(watch), "state": watch.state.to_json()}
+        if record != self._saved:
+            store.set(self.STATE_KEY, record)
+            self._saved = record
+
+    def _fingerprint(self, watch: CaseWatch) -> str:
+        """Ties a saved baseline to the same cases and condition (templates may change them between runs)."""
+        basis = [watch.case_ids, self.spec.to_json(), sorted(self.known_payment_ids or ())]
+        return hashlib.sha256(json.dumps(basis).encode()).hexdigest()
+
+
+def _id_list(value: Any) -> list[str]:
+    """Case ids as given or as rendered: one id, a list, or a list rendered to text by a template."""
+    if isinstance(value, str) and value.strip().startswith("["):
+        try:
+            value = ast.literal_eval(value.strip())
+        except (ValueError, SyntaxError):
+            raise AirflowFailException(f"case_ids: cannot read {value!r} as a list of ids") from None
+    return normalize_case_ids(value)

@@ -1,0 +1,115 @@
+"""The trigger behind a deferred :class:`~debitura_provider.sensors.managed_cases.ManagedCaseSensor`.
+
+It runs in the triggerer's event loop, so nothing in it blocks: the connection is read with
+``aget_connection`` and requests go through ``httpx.AsyncClient``. All triggers of one connection
+in one triggerer share a :class:`~debitura_provider.api.watching.SharedCasePoller`: N deferred
+sensors cost ``ceil(N / 100)`` list requests per cycle, not N.
+
+Kwargs and events are JSON only. The kwargs carry the watch's baseline (known payment ids, each
+case's starting lifecycle and last seen amounts), so a trigger restarted by the triggerer
+re-evaluates from the same baseline and a payment made meanwhile is still seen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from debitura_provider.api.endpoints import MAX_PAGE_SIZE
+from debitura_provider.api.watching import CaseWatch, WatchSpec, WatchState, run_async, shared_poller
+from debitura_provider.failures import is_transient
+from debitura_provider.hooks.debitura import DebituraHook
+
+
+class ManagedCaseTrigger(BaseTrigger):
+    """Polls watched cases until the watch is satisfied, it fails for good, or ``end_time`` passes.
+
+    :param case_ids: the watched case ids.
+    :param watch: :meth:`WatchSpec.to_json` of the condition.
+    :param state: :meth:`WatchState.to_json` at deferral: the baseline.
+    :param end_time: wall-clock deadline (``time.time()``); past it a ``timeout`` event is emitted.
+    :param poll_interval: seconds between cycles (the shared poller uses its subscribers' shortest).
+
+    Events: ``{"status": "success", "cases", "payments", "satisfied"}``, ``{"status": "timeout",
+    "message"}`` or ``{"status": "error", "message"}`` (401, 404, missing cases...). Outages and 5xx
+    are not errors: polling goes on with backoff.
+    """
+
+    def __init__(
+        self,
+        *,
+        case_ids: list[str],
+        watch: dict[str, Any],
+        state: dict[str, Any],
+        end_time: float,
+        poll_interval: float = 60.0,
+        chunk_size: int = MAX_PAGE_SIZE,
+        debitura_conn_id: str = DebituraHook.default_conn_name,
+    ) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self.case_ids = list(case_ids)
+        self.watch = watch
+        self.state = state
+        self.end_time = end_time
+        self.poll_interval = poll_interval
+        self.chunk_size = chunk_size
+        self.debitura_conn_id = debitura_conn_id
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "case_ids": self.case_ids,
+                "watch": self.watch,
+                "state": self.state,
+                "end_time": self.end_time,
+                "poll_interval": self.poll_interval,
+                "chunk_size": self.chunk_size,
+                "debitura_conn_id": self.debitura_conn_id,
+            },
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        try:
+            watch = CaseWatch(self.case_ids, WatchSpec.from_json(self.watch), WatchState.from_json(self.state))
+        except ValueError as exc:
+            yield _event({"status": "error", "message": f"invalid trigger arguments: {exc}"})
+            return
+        hook = DebituraHook(self.debitura_conn_id)
+        poller = shared_poller(self.debitura_conn_id, hook.get_async_client)
+        subscription = poller.subscribe(watch.case_ids, interval=self.poll_interval, chunk_size=self.chunk_size)
+        async with subscription:
+            while True:
+                remaining = self.end_time - time.time()
+                try:
+                    if remaining <= 0:
+                        raise TimeoutError
+                    snapshots = await asyncio.wait_for(subscription.next(), timeout=remaining)
+                    result = await run_async(poller.fetch, watch.cycle(snapshots))
+                except TimeoutError:
+                    yield _event({"status": "timeout", "message": self._timeout_message(watch)})
+                    return
+                except Exception as exc:
+                    if is_transient(exc):
+                        self.log.warning("Polling %d case(s) failed, will retry: %s", len(watch.case_ids), exc)
+                        continue
+                    yield _event({"status": "error", "message": str(exc)})
+                    return
+                if result is not None:
+                    yield _event({"status": "success", **result.to_json()})
+                    return
+                self.log.debug("%d of %d case(s) satisfied", len(watch.satisfied_ids), len(watch.case_ids))
+
+    def _timeout_message(self, watch: CaseWatch) -> str:
+        return (
+            f"Sensor timed out: {len(watch.satisfied_ids)} of {len(watch.case_ids)} case(s) met "
+            f"{watch.spec.condition.value} (require {watch.spec.require.value})"
+        )
+
+
+def _event(payload: dict[str, Any]) -> TriggerEvent:
+    return TriggerEvent(payload)  # type: ignore[no-untyped-call]
