@@ -18,7 +18,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 lint: $(STAMP)
-	$(BIN)/ruff check debitura_provider dags tests bench
+	$(BIN)/ruff check debitura_provider dags tests bench scripts
 	$(BIN)/mypy debitura_provider
 
 # The docs site, built strictly (a broken reference or include fails) into site/.
@@ -38,6 +38,14 @@ $(CHROMIUM):
 
 test-ui: $(UI_STAMP) $(CHROMIUM)
 	DEBITURA_UI_TEST=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/ui
+
+# The README's main command: sandbox + CRM extract + referral with `airflow dags test`, then a summary.
+demo: $(STAMP)
+	$(BIN)/python scripts/demo.py
+
+# airflow standalone with the example DAGs, the connections and a sandbox; Ctrl-C stops everything.
+airflow: $(STAMP)
+	$(BIN)/python scripts/airflow_ui.py
 
 sandbox: $(STAMP)
 	$(BIN)/debitura-sandbox

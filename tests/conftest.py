@@ -19,7 +19,12 @@ os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="debitura-airflow-
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "dags")
 
-pytest_plugins: list[str] = ["tests.fixtures.webhooks", "tests.fixtures.sandbox", "tests.fixtures.airflow"]
+pytest_plugins: list[str] = [
+    "tests.fixtures.webhooks",
+    "tests.fixtures.sandbox",
+    "tests.fixtures.airflow",
+    "tests.fixtures.example_dags",
+]
 
 
 def openapi_spec_path() -> Path:

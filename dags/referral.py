@@ -1,0 +1,211 @@
+"""Refer the CRM's overdue invoices to Debitura, wait for money, and write every outcome back.
+
+Scheduled on the ``crm_overdue_invoices`` asset that ``debitura_crm_extract`` publishes. Which
+batches a run refers, first match wins:
+
+1. the ``batch_id`` param (trigger with conf ``{"batch_id": "..."}``);
+2. the batches of the asset events that triggered the run;
+3. the latest extract batch, for runs started by hand or by ``airflow dags test``, which does
+   not do asset scheduling.
+
+Steps: check every record (the invalid ones go to ``rejections`` and do not fail the run), refer
+the valid ones in one bulk task, wait (deferred) until a payment arrives on one of the cases,
+read the timelines of the paid cases, and upsert one ``referral_ledger`` row per record. Waiting
+ends after :data:`WAIT_TIMEOUT` without failing the run: the ledger is written either way. The
+run fails only when records could not be referred (retryable errors); a later run retries them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+from agency_crm import CRM_CONN_ID, OVERDUE_INVOICES
+from agency_crm.checks import check_records
+from agency_crm.db import ensure_schema, transaction
+from agency_crm.extract import RECORD_KEY, REFERRED, latest_batch_id, load_records
+from agency_crm.ledger import invalid_entries, reason_of, replace_rejections, upsert_ledger
+from airflow.sdk import Param, dag, task
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+from debitura_provider.api.models import Case, Payment
+from debitura_provider.api.watching import CENT, index_pages, list_calls, paid_off
+from debitura_provider.hooks.debitura import DebituraHook
+from debitura_provider.operators.managed_cases import FetchTimelineOperator, ReferInvoicesOperator
+from debitura_provider.sensors.managed_cases import ManagedCaseSensor
+
+WAIT_TIMEOUT = dt.timedelta(hours=6)
+"""How long a run waits for the first payment before writing the ledger without one."""
+POLL_INTERVAL = dt.timedelta(seconds=15)
+"""One poll costs one list request per 100 cases (plus the payments of cases whose money moved)."""
+
+
+@dag(
+    dag_id="debitura_referral",
+    schedule=[OVERDUE_INVOICES],
+    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc),
+    catchup=False,
+    max_active_runs=1,
+    tags=["debitura", "example"],
+    params={"batch_id": Param(None, type=["null", "string"], description="Refer this extract batch.")},
+    default_args={"retries": 2, "retry_delay": dt.timedelta(seconds=10)},
+    doc_md=__doc__,
+)
+def debitura_referral() -> None:
+    @task
+    def resolve_batches(params: dict[str, Any], triggering_asset_events: Any) -> list[str]:
+        """The extract batches this run refers (see the DAG doc for the order)."""
+        if params.get("batch_id"):
+            return [params["batch_id"]]
+        events = triggering_asset_events[OVERDUE_INVOICES] if triggering_asset_events else []
+        from_events = [event.extra["batch_id"] for event in events if (event.extra or {}).get("batch_id")]
+        if from_events:
+            return list(dict.fromkeys(from_events))
+        with transaction(CRM_CONN_ID) as connection:
+            ensure_schema(connection)
+            latest = latest_batch_id(connection)
+        if latest is None:
+            raise AirflowSkipException("No extract batch yet: run debitura_crm_extract first.")
+        return [latest]
+
+    @task
+    def check_extract(batch_ids: list[str]) -> list[dict[str, Any]]:
+        """Step 1: records Debitura would refuse go to ``rejections`` and the ledger; the rest go on."""
+        with transaction(CRM_CONN_ID) as connection:
+            loaded = load_records(connection, batch_ids)
+            checked = check_records(loaded)
+            replace_rejections(connection, "check", checked.batch_of, checked.invalid, checked.batch_of)
+            upsert_ledger(connection, invalid_entries(_by_key(loaded), checked.batch_of, checked.invalid))
+        print(f"{len(loaded)} records: {len(checked.valid)} to refer, {len(checked.invalid)} invalid.")
+        return checked.valid
+
+    checked = check_extract(resolve_batches())
+
+    # Step 2: one task for the whole extract; one outcome per record, pushed before it fails on
+    # a retryable error, and idempotent: its retry returns the cases already made.
+    refer = ReferInvoicesOperator(task_id="refer_invoices", records=checked, record_key=RECORD_KEY)
+
+    @task
+    def referred_case_ids(outcomes: list[dict[str, Any]]) -> list[str]:
+        ids = [o["caseId"] for o in outcomes if o["status"] in REFERRED and o.get("caseId")]
+        if not ids:
+            raise AirflowSkipException("No case was referred: nothing to wait for.")
+        return ids
+
+    # Step 3: deferred, so a waiting run holds no worker slot.
+    wait = ManagedCaseSensor(
+        task_id="wait_for_payment",
+        case_ids=referred_case_ids(refer.output),
+        condition="new_payment",
+        require="any",
+        deferrable=True,
+        poke_interval=POLL_INTERVAL.total_seconds(),
+        timeout=WAIT_TIMEOUT.total_seconds(),
+        soft_fail=True,
+    )
+
+    @task
+    def paid_case_ids(result: dict[str, Any]) -> list[str]:
+        return list(result["satisfied"])
+
+    # Step 4: the timeline of each paid case.
+    paid = paid_case_ids(wait.output)
+    timelines = FetchTimelineOperator.partial(task_id="fetch_timeline").expand(case_id=paid)
+
+    @task(trigger_rule="all_done")
+    def record_outcomes(ti: Any) -> dict[str, int]:
+        """Step 5: upsert one ledger row per referred record, with the case as it stands now."""
+        batch_ids = ti.xcom_pull(task_ids="resolve_batches") or []
+        with transaction(CRM_CONN_ID) as connection:
+            checked = check_records(load_records(connection, batch_ids))
+        # The outcomes are the return value, or an XCom of their own when the task failed on some records.
+        reported = ti.xcom_pull(task_ids="refer_invoices") or ti.xcom_pull(task_ids="refer_invoices", key="outcomes")
+        outcomes = {o["recordKey"]: o for o in reported or []}
+        paid_ids = ti.xcom_pull(task_ids="paid_case_ids") or []
+        found = ti.xcom_pull(task_ids="fetch_timeline", map_indexes=range(len(paid_ids))) if paid_ids else []
+        last_events = {cid: _last_event(items) for cid, items in zip(paid_ids, found, strict=True) if items}
+        cases, payments = _current_state(
+            [o["caseId"] for o in outcomes.values() if o["status"] in REFERRED and o.get("caseId")]
+        )
+        entries = [
+            _ledger_entry(r, checked.batch_of[r[RECORD_KEY]], outcomes.get(r[RECORD_KEY]), cases, payments, last_events)
+            for r in checked.valid
+        ]
+        api_rejected = {
+            key: outcomes[key].get("fieldErrors") or {"record": [outcomes[key].get("reason") or "rejected"]}
+            for key in (e["record_key"] for e in entries if e["status"] == "rejected")
+        }
+        with transaction(CRM_CONN_ID) as connection:
+            upsert_ledger(connection, entries)
+            replace_rejections(connection, "debitura", checked.batch_of, api_rejected, api_rejected)
+        counts: dict[str, int] = {}
+        for entry in entries:
+            counts[entry["status"]] = counts.get(entry["status"], 0) + 1
+        print("Referred records:", ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "none")
+        if counts.get("failed"):
+            raise AirflowFailException(
+                f"{counts['failed']} record(s) could not be referred (reasons in the ledger); a later run retries them."
+            )
+        return counts
+
+    ledger = record_outcomes()
+    [checked, refer, wait, timelines] >> ledger
+
+
+def _by_key(loaded: list[tuple[str, str, Any]]) -> dict[str, Any]:
+    return {key: record for _, key, record in loaded}
+
+
+def _current_state(case_ids: list[str]) -> tuple[dict[str, Case], dict[str, list[Payment]]]:
+    """Every referred case now, and the payments of those that were paid something."""
+    if not case_ids:
+        return {}, {}
+    client = DebituraHook().get_client()
+    cases = index_pages(client.send(call) for call in list_calls(case_ids))
+    payments = {cid: client.get_managed_case_payments(cid) for cid, case in cases.items() if paid_off(case) > CENT}
+    return cases, payments
+
+
+def _last_event(items: Iterable[dict[str, Any]]) -> str:
+    latest = max(items, key=lambda item: item.get("date") or "")
+    return f"{(latest.get('date') or '')[:10]} {latest.get('title')}: {latest.get('description')}"[:400]
+
+
+def _ledger_entry(
+    record: dict[str, Any],
+    batch_id: str,
+    outcome: dict[str, Any] | None,
+    cases: dict[str, Case],
+    payments: dict[str, list[Payment]],
+    last_events: dict[str, str],
+) -> dict[str, Any]:
+    entry = {
+        "record_key": record[RECORD_KEY],
+        "batch_id": batch_id,
+        "currency": record["currencyCode"],
+        "amount_referred": record["amountToRecover"],
+    }
+    if outcome is None:
+        return entry | {"status": "failed", "reason": "the bulk task reported no outcome for it (see its log)"}
+    entry |= {"status": outcome["status"], "reason": outcome.get("reason")}
+    if outcome.get("fieldErrors"):
+        entry["reason"] = reason_of(outcome["fieldErrors"])
+    case = cases.get(outcome.get("caseId") or "")
+    if case is None:
+        return entry | {"case_id": outcome.get("caseId"), "case_reference": outcome.get("reference")}
+    paid = payments.get(str(case.id), [])
+    return entry | {
+        "case_id": str(case.id),
+        "case_reference": case.reference,
+        "lifecycle": case.lifecycle,
+        "close_code": case.close_code,
+        "currency": case.currency or record["currencyCode"],
+        "remainder": case.remainder,
+        "amount_collected": round(sum(p.gross_amount for p in paid), 2),
+        "last_payment_date": max((p.date.date().isoformat() for p in paid if p.date), default=None),
+        "last_event": last_events.get(str(case.id)),
+    }
+
+
+debitura_referral()
