@@ -25,7 +25,7 @@ from agency_crm import CRM_CONN_ID, OVERDUE_INVOICES
 from agency_crm.checks import check_records
 from agency_crm.db import ensure_schema, transaction
 from agency_crm.extract import RECORD_KEY, REFERRED, latest_batch_id, load_records
-from agency_crm.ledger import invalid_entries, reason_of, replace_rejections, upsert_ledger
+from agency_crm.ledger import WHOLE_RECORD, invalid_entries, reason_of, replace_rejections, upsert_ledger
 from airflow.sdk import Param, dag, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
@@ -69,6 +69,7 @@ def debitura_referral() -> None:
             raise AirflowSkipException("No extract batch yet: run debitura_crm_extract first.")
         return [latest]
 
+    # --8<-- [start:referral_check]
     @task
     def check_extract(batch_ids: list[str]) -> list[dict[str, Any]]:
         """Step 1: records Debitura would refuse go to ``rejections`` and the ledger; the rest go on."""
@@ -81,10 +82,13 @@ def debitura_referral() -> None:
         return checked.valid
 
     checked = check_extract(resolve_batches())
+    # --8<-- [end:referral_check]
 
+    # --8<-- [start:referral_bulk]
     # Step 2: one task for the whole extract; one outcome per record, pushed before it fails on
     # a retryable error, and idempotent: its retry returns the cases already made.
     refer = ReferInvoicesOperator(task_id="refer_invoices", records=checked, record_key=RECORD_KEY)
+    # --8<-- [end:referral_bulk]
 
     @task
     def referred_case_ids(outcomes: list[dict[str, Any]]) -> list[str]:
@@ -93,6 +97,7 @@ def debitura_referral() -> None:
             raise AirflowSkipException("No case was referred: nothing to wait for.")
         return ids
 
+    # --8<-- [start:referral_wait]
     # Step 3: deferred, so a waiting run holds no worker slot.
     wait = ManagedCaseSensor(
         task_id="wait_for_payment",
@@ -104,6 +109,7 @@ def debitura_referral() -> None:
         timeout=WAIT_TIMEOUT.total_seconds(),
         soft_fail=True,
     )
+    # --8<-- [end:referral_wait]
 
     @task
     def paid_case_ids(result: dict[str, Any]) -> list[str]:
@@ -133,7 +139,7 @@ def debitura_referral() -> None:
             for r in checked.valid
         ]
         api_rejected = {
-            key: outcomes[key].get("fieldErrors") or {"record": [outcomes[key].get("reason") or "rejected"]}
+            key: outcomes[key].get("fieldErrors") or {WHOLE_RECORD: [outcomes[key].get("reason") or "rejected"]}
             for key in (e["record_key"] for e in entries if e["status"] == "rejected")
         }
         with transaction(CRM_CONN_ID) as connection:
@@ -151,6 +157,19 @@ def debitura_referral() -> None:
 
     ledger = record_outcomes()
     [checked, refer, wait, timelines] >> ledger
+
+    # --8<-- [start:referral_report]
+    @task(trigger_rule="all_done")
+    def write_report(ti: Any, run_id: str) -> str:
+        """Step 6: the run as an HTML page, amounts by client and by lifecycle; the log says where it is."""
+        batch_ids = ti.xcom_pull(task_ids="resolve_batches") or []
+        with transaction(CRM_CONN_ID) as connection:
+            path = write_run_report(connection, batch_ids, run_id, case_url=DebituraHook().portal_case_url)
+        print(f"Referral report: {path.as_uri()}")
+        return str(path)
+
+    ledger >> write_report()
+    # --8<-- [end:referral_report]
 
 
 def _by_key(loaded: list[tuple[str, str, Any]]) -> dict[str, Any]:

@@ -94,7 +94,7 @@ def print_summary() -> bool:
     """What became of every record of the latest batch; True when at least one payment was collected."""
     from agency_crm.db import transaction
     from agency_crm.extract import latest_batch_id
-    from agency_crm.ledger import batch_record_keys, ledger_rows, rejection_rows
+    from agency_crm.ledger import WHOLE_RECORD, batch_record_keys, ledger_rows, rejection_rows
 
     with transaction() as connection:
         batch_id = latest_batch_id(connection)
@@ -111,7 +111,8 @@ def print_summary() -> bool:
     print(f"Not referred:               {len(not_referred)}")
     reasons = defaultdict(list)
     for rejection in rejections:
-        reasons[rejection["record_key"]].append(f"{rejection['field']}: {rejection['reason']}")
+        field = "" if rejection["field"] == WHOLE_RECORD else f"{rejection['field']}: "
+        reasons[rejection["record_key"]].append(field + rejection["reason"])
     for row in not_referred:
         why = "; ".join(reasons.get(row["record_key"], [])) or row["reason"] or ""
         print(f"  {row['status']:<9}{row['record_key']}  {why}")

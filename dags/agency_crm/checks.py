@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agency_crm.extract import RECORD_KEY
+from agency_crm.ledger import WHOLE_RECORD
 from debitura_provider.api.errors import FieldErrors
 from debitura_provider.api.referral import prepare
 
@@ -35,7 +36,7 @@ def check_records(loaded: list[tuple[str, str, Any]]) -> CheckedBatch:
     return CheckedBatch(
         valid=[{RECORD_KEY: r.record_key, **r.request.to_wire()} for r in sendable],
         invalid={
-            keys[i]: outcome.field_errors or {"record": [outcome.reason or "rejected"]}
+            keys[i]: outcome.field_errors or {WHOLE_RECORD: [outcome.reason or "rejected"]}
             for i, outcome in rejected.items()
         },
         batch_of={key: batch_id for key, (batch_id, _) in latest.items()},

@@ -21,6 +21,9 @@ from sqlalchemy import Connection, bindparam, text
 from agency_crm.db import rows
 from debitura_provider.api.errors import FieldErrors
 
+WHOLE_RECORD = "record"
+"""The ``rejections.field`` of a reason about the whole record (a business rule, a duplicate)."""
+
 LEDGER_COLUMNS = (
     "record_key",
     "batch_id",
