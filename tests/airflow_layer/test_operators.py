@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from debitura_provider.api import DebituraClient
 from debitura_provider.api.referral import CLOCK_TOLERANCE
-from debitura_provider.operators.managed_cases import CreateManagedCaseOperator, RecordTestPaymentOperator
+from debitura_provider.operators.managed_cases import (
+    CreateManagedCaseOperator,
+    RecordTestPaymentOperator,
+    ReferInvoicesOperator,
+)
 from tests.airflow_layer.cases import invoice, managed_case_count, test_case
+from tests.fixtures.sandbox import SandboxFactory
 
 pytestmark = pytest.mark.airflow
 
@@ -66,10 +72,14 @@ def test_timeline_all_or_only_after_a_time(run_dag: Any, sandbox_client: Debitur
     assert after.xcom("timeline")[-1]["type"] == "PaymentRegistered"
 
 
-def test_a_lost_payment_answer_is_not_paid_twice(run_dag: Any, sandbox_client: DebituraClient, case_tag: str) -> None:
+@pytest.mark.parametrize("dag_id", ["test_record_payment", "test_record_payment_crash"])
+def test_a_retried_payment_is_not_paid_twice(
+    dag_id: str, run_dag: Any, sandbox_client: DebituraClient, case_tag: str
+) -> None:
+    """Whether the first try lost the answer or died after it, the retry returns the one payment."""
     case_id = test_case(sandbox_client, case_tag)
 
-    run = run_dag("test_record_payment", conf={"case_id": case_id, "amount": "40"})
+    run = run_dag(dag_id, conf={"case_id": case_id, "amount": "40"})
 
     assert run.states == {"pay": "success"}
     assert run.ti("pay").try_number == 2
@@ -98,7 +108,7 @@ def _wait_until(moment: dt.datetime) -> None:
 
 
 def _record(key: str, tag: str, **changes: Any) -> dict[str, Any]:
-    return {"record_id": key, **invoice(tag, creditorReference=f"{tag}-{key}", **changes)}
+    return {"record_id": key, **invoice(tag, **{"creditorReference": f"{tag}-{key}", **changes})}
 
 
 def test_bulk_referral_outcomes_and_idempotent_rerun(
@@ -147,3 +157,90 @@ def test_bulk_referral_outcomes_and_idempotent_rerun(
     ]
     assert {o["recordKey"]: o["caseId"] for o in again if o["caseId"]} == {k: o["caseId"] for k, o in created.items()}
     assert managed_case_count(sandbox_client) == before + 3
+
+
+class FailsFirst:
+    """Edge middleware: answers 503 to the first ``times`` referrals whose body holds ``marker``.
+
+    It sits outside idempotency, so to Debitura those requests never arrived (like a dead network).
+    """
+
+    def __init__(self, marker: str, times: int) -> None:
+        self.marker = marker.encode()
+        self.left = times
+
+    def __call__(self, app: Any) -> Any:
+        async def maybe_fail(scope: Any, receive: Any, send: Any) -> None:
+            if scope["type"] != "http" or (scope["method"], scope["path"]) != ("POST", "/managed-cases"):
+                await app(scope, receive, send)
+                return
+            messages = [await receive()]
+            while messages[-1].get("more_body"):
+                messages.append(await receive())
+            if self.left > 0 and self.marker in b"".join(m.get("body", b"") for m in messages):
+                self.left -= 1
+                await send({"type": "http.response.start", "status": 503, "headers": [(b"content-type", b"application/json")]})
+                await send({"type": "http.response.body", "body": b'{"businessErrors": [{"type": "Unavailable"}]}'})
+                return
+            pending = iter(messages)
+
+            async def replay() -> Any:
+                return next(pending, None) or await receive()
+
+            await app(scope, replay, send)
+
+        return maybe_fail
+
+
+class PushedXCom:
+    """The one thing the bulk operator asks of its task instance, to run it without a scheduler."""
+
+    def __init__(self) -> None:
+        self.pushed: dict[str, Any] = {}
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.pushed[key] = value
+
+
+def _point_default_connection(monkeypatch: pytest.MonkeyPatch, server: Any, key: str | None = None) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_DEBITURA_DEFAULT", json.dumps({
+        "conn_type": "debitura", "host": server.base_url, "password": key or server.api_key,
+        "extra": {"max_attempts": 2, "rate_limit_per_minute": 0},
+    }))
+
+
+def test_records_that_could_not_be_sent_fail_the_try_retryably(
+    sandbox_factory: SandboxFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    records = [_record("R1", "flaky"), _record("R2", "flaky", creditorReference="FLAKY-2"), _record("R3", "flaky")]
+    with sandbox_factory(edge_middleware=(FailsFirst("FLAKY", times=2),)) as server:
+        _point_default_connection(monkeypatch, server)
+        ti = PushedXCom()
+        operator = ReferInvoicesOperator(task_id="refer", records=records, max_concurrency=2)
+        with pytest.raises(AirflowException, match=r"1 of 3 record.*retry the task") as failure:
+            operator.execute({"ti": ti})  # type: ignore[arg-type]
+        assert not isinstance(failure.value, AirflowFailException)
+        outcomes = ti.pushed["outcomes"]
+        assert [(o["status"], o["retryable"]) for o in outcomes] == [("created", False), ("failed", True), ("created", False)]
+        assert "503" in outcomes[1]["reason"]
+
+        retried = operator.execute({"ti": PushedXCom()})  # type: ignore[arg-type]
+
+        assert retried[1]["status"] == "created"  # R1 and R3 replay (labelled by how long ago they were made)
+        assert [o["caseId"] for o in retried][::2] == [o["caseId"] for o in outcomes][::2]
+        with DebituraClient(server.api_key, server.base_url) as client:
+            assert managed_case_count(client) == 3
+
+
+def test_a_refused_key_stops_the_batch_for_good(sandbox_factory: SandboxFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    wrong_key = "not-this-one-8812"
+    records = [_record(f"R{i}", "auth") for i in range(5)]
+    with sandbox_factory() as server:
+        _point_default_connection(monkeypatch, server, key=wrong_key)
+        ti = PushedXCom()
+        with pytest.raises(AirflowFailException, match=r"5 of 5 record.*not retryable") as failure:
+            ReferInvoicesOperator(task_id="refer", records=records, max_concurrency=1).execute({"ti": ti})  # type: ignore[arg-type]
+    outcomes = ti.pushed["outcomes"]
+    assert outcomes[0]["reason"].startswith("Debitura answered 401")
+    assert all(o["reason"].startswith("not sent: Debitura answered 401") for o in outcomes[1:])
+    assert wrong_key not in str(failure.value) and wrong_key not in json.dumps(outcomes)

@@ -19,7 +19,7 @@ import pytest
 from airflow.sdk._shared.module_loading import import_string
 
 from debitura_provider.api import DebituraClient
-from debitura_provider.api.watching import WatchSpec, WatchState, shared_poller
+from debitura_provider.api.watching import CaseWatch, WatchSpec, WatchState, poll, run_sync, shared_poller
 from debitura_provider.triggers.managed_cases import ManagedCaseTrigger
 from tests.airflow_layer.cases import test_case
 from tests.fixtures.sandbox import SandboxFactory
@@ -70,6 +70,28 @@ async def test_a_closed_paid_case_satisfies_remainder_at_most(
     assert event["cases"][0]["lifecycle"] == "Closed" and event["cases"][0]["remainder"] == 0.0
     assert [p["grossAmount"] for p in event["payments"][case_id]] == [100.0]
     json.dumps(event)
+
+
+async def test_a_payment_while_the_triggerer_restarts_is_still_seen(
+    sandbox_client: DebituraClient, case_tag: str
+) -> None:
+    case_id = test_case(sandbox_client, case_tag)
+    watch = CaseWatch([case_id], WatchSpec.build("new_payment"))
+    assert run_sync(sandbox_client, poll(watch)) is None  # the sensor's look before deferring
+    deferred = ManagedCaseTrigger(
+        case_ids=[case_id], watch=watch.spec.to_json(), state=watch.state.to_json(),
+        end_time=time.time() + 30, poll_interval=0.05,
+    )
+    stored = json.dumps(deferred.serialize())  # what the triggerer keeps while it is down
+
+    paid = await asyncio.to_thread(
+        sandbox_client.record_test_payment, case_id, {"date": "2026-01-20", "paymentAmount": 15}
+    )
+    classpath, kwargs = json.loads(stored)
+    event = await first_event(import_string(classpath)(**kwargs))
+
+    assert event["status"] == "success"
+    assert [p["id"] for p in event["payments"][case_id]] == [str(paid.payment_id)]
 
 
 async def test_the_deadline_ends_the_wait_with_a_timeout_event(

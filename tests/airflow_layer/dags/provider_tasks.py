@@ -53,6 +53,16 @@ class LosesFirstAnswer(RecordTestPaymentOperator):
         return super().execute(context)
 
 
+class DiesAfterPaying(RecordTestPaymentOperator):
+    """The worker dies after the payment and its answer were recorded, before the task finished."""
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        result = super().execute(context)
+        if context["ti"].try_number == 1:
+            raise AirflowException(f"simulated worker crash after payment {result['paymentId']}")
+        return result
+
+
 class ActsAfterFirstLook(ManagedCaseSensor):
     """Makes the awaited event happen right after the sensor's first unsatisfied look.
 
@@ -136,12 +146,17 @@ def record_payment() -> None:
     LosesFirstAnswer(task_id="pay", case_id=CONF % "case_id", amount=CONF % "amount")
 
 
+@_dag("test_record_payment_crash", default_args=RETRY_AT_ONCE)
+def record_payment_crash() -> None:
+    DiesAfterPaying(task_id="pay", case_id=CONF % "case_id", amount=CONF % "amount")
+
+
 @_dag("test_record_payment_production")
 def record_payment_production() -> None:
     RecordTestPaymentOperator(task_id="pay", case_id=CONF % "case_id", amount=10)
 
 
-@_dag("test_refer_invoices")
+@_dag("test_refer_invoices", default_args=RETRY_AT_ONCE)
 def refer_invoices() -> None:
     outcomes = ReferInvoicesOperator(
         task_id="refer", records=CONF % "records", is_test=True, tag=CONF % "tag", max_concurrency=4
@@ -181,5 +196,6 @@ create_case()
 create_case_invalid()
 fetch_timeline()
 record_payment()
+record_payment_crash()
 record_payment_production()
 refer_invoices()
