@@ -14,20 +14,28 @@ from debitura_provider.sandbox.config import DEFAULT_API_KEY, DEFAULT_PORT, DEFA
 from debitura_provider.sandbox.server import SandboxServer
 
 
+class _Help(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows a flag's default only where it has one worth showing."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default in (None, False):
+            return action.help or ""
+        return super()._get_help_string(action) or ""
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="debitura-sandbox",
         description="A local Debitura Collection Partner API: managed cases, simulated collection partners, "
         "webhooks, rate limits. Serves on 127.0.0.1 with no path prefix.",
+        formatter_class=_Help,
     )
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port to listen on (default {DEFAULT_PORT}; "
-                        "0 picks a free one)")
-    parser.add_argument("--api-key", default=DEFAULT_API_KEY, help=f"the managing partner's key (default "
-                        f"{DEFAULT_API_KEY})")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port to listen on; 0 picks a free one")
+    parser.add_argument("--api-key", default=DEFAULT_API_KEY, help="the managing partner's API key")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed for ids and simulated outcomes; the "
-                        f"same seed and requests repeat a run exactly (default {DEFAULT_SEED})")
+                        "same seed and requests repeat a run exactly")
     parser.add_argument("--speed", type=float, default=DEFAULT_SPEED, help="how much faster than real time sandbox "
-                        f"time runs (default {DEFAULT_SPEED:.0f}: one sandbox day per second)")
+                        "time runs; 86400 is one sandbox day per real second")
     parser.add_argument("--state", metavar="FILE", help="keep state in this SQLite file so a restart loses nothing")
     parser.add_argument("--no-rate-limit", action="store_true", help="turn off the per-key rate limits")
     parser.add_argument("--no-simulation", action="store_true", help="simulated collection partners do not work "

@@ -1,16 +1,19 @@
-"""A minimal stand-in for Debitura's partner portal: one HTML page per case, and file downloads.
+"""A minimal stand-in for Debitura's partner portal: one HTML page per case, file downloads, and a webhook sink.
 
 Not part of the API spec (so not rate limited and not authenticated: the sandbox listens on loopback
 only). The provider links a case's portal page from the Airflow UI; here it leads somewhere real.
+The sink (``/portal/webhook-sink``) is a receiver for demos and quickstarts: it accepts every delivery
+and lists the last ones it got, headers and body, without checking anything.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from html import escape
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, Response
 
 from debitura_provider.sandbox import money
@@ -78,3 +81,28 @@ async def portal_file(sb: SandboxDep, file_id: Annotated[UUID, Path(alias="id")]
     if content is None:
         raise not_found(f"File {file_id} not found.")
     return Response(content, media_type="application/octet-stream")
+
+
+SINK_SIZE = 100
+
+
+def _sink(request: Request) -> deque[dict[str, Any]]:
+    state = request.app.state
+    if not hasattr(state, "webhook_sink"):
+        state.webhook_sink = deque(maxlen=SINK_SIZE)
+    sink: deque[dict[str, Any]] = state.webhook_sink
+    return sink
+
+
+@router.post("/webhook-sink", status_code=204)
+async def webhook_sink(request: Request) -> Response:
+    body = (await request.body()).decode("utf-8", errors="replace")
+    headers = {k: v for k, v in request.headers.items() if k.lower().startswith("x-debitura-")}
+    _sink(request).appendleft({"headers": headers, "body": body})
+    return Response(status_code=204)
+
+
+@router.get("/webhook-sink")
+async def webhook_sink_log(request: Request) -> list[dict[str, Any]]:
+    """The last deliveries the sink got, newest first."""
+    return list(_sink(request))
