@@ -265,12 +265,24 @@ CaseQueryDep = Annotated[CaseQuery, Depends(case_query())]
 # --- which cases a caller may see ---------------------------------------------------------------
 
 
-def managed_case(sb: Sandbox, caller: Partner, case_id: UUID) -> CaseRecord:
-    """A case the caller submitted (``/managed-cases/{id}``)."""
-    case = sb.store.cases.get(case_id)
-    if case is None or case.managing_partner_id != caller.id:
-        raise not_found(f"Case {case_id} not found, deleted, or not submitted by you as managing partner.")
-    return case
+@dataclass(frozen=True)
+class CaseScope:
+    """Which cases one family of endpoints shows a caller, and how a miss is explained."""
+
+    visible: Callable[[CaseRecord, Partner], bool]
+    who: str
+
+    def find(self, sb: Sandbox, caller: Partner, case_id: UUID) -> CaseRecord:
+        """The case, or 404 when it does not exist or is not the caller's to see here."""
+        case = sb.store.cases.get(case_id)
+        if case is None or not self.visible(case, caller):
+            raise not_found(f"Case {case_id} not found, deleted, or not {self.who}.")
+        return case
+
+
+def submitted_by(case: CaseRecord, caller: Partner) -> bool:
+    """``/managed-cases``: cases the caller submitted."""
+    return case.managing_partner_id == caller.id
 
 
 def visible_to_partner(case: CaseRecord, caller: Partner) -> bool:
@@ -279,8 +291,7 @@ def visible_to_partner(case: CaseRecord, caller: Partner) -> bool:
     return mine and case.lifecycle not in HIDDEN_FROM_PARTNERS
 
 
-def worked_case(sb: Sandbox, caller: Partner, case_id: UUID) -> CaseRecord:
-    case = sb.store.cases.get(case_id)
-    if case is None or not visible_to_partner(case, caller):
-        raise not_found(f"Case {case_id} not found or not assigned to you as collection partner.")
-    return case
+MANAGED = CaseScope(submitted_by, "submitted by you as managing partner")
+WORKED = CaseScope(visible_to_partner, "assigned to you as collection partner")
+managed_case = MANAGED.find
+worked_case = WORKED.find

@@ -30,15 +30,16 @@ class SandboxServer:
 
     def __init__(self, config: SandboxConfig | None = None) -> None:
         self.config = config or SandboxConfig()
+        self.sandbox = Sandbox(self.config)
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             self._socket.bind((self.config.host, self.config.port))
         except OSError:
             self._socket.close()
+            self.sandbox.store.close()
             raise
         self.port: int = self._socket.getsockname()[1]
-        self.sandbox = Sandbox(self.config)
         self.sandbox.base_url = f"http://{self.config.host}:{self.port}"
         self.app: FastAPI = create_app(self.sandbox)
         self._server: uvicorn.Server | None = None

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from debitura_provider.sandbox import SandboxServer
+from tests.fixtures.sandbox import SandboxFactory
 from tests.sandbox.helpers import case_body
 
 
@@ -76,10 +77,15 @@ def test_the_cli_refuses_bad_settings() -> None:
     assert "speed" in result.stderr
 
 
-def test_the_curl_quickstart_in_the_docs_runs(sandbox: SandboxServer) -> None:
+def test_the_curl_quickstart_in_the_docs_runs(sandbox_factory: SandboxFactory) -> None:
     """docs/sandbox.md's quickstart, run as written against a sandbox (only the address and key differ)."""
     if shutil.which("curl") is None or shutil.which("bash") is None:
         pytest.skip("the quickstart needs curl and bash")
+    with sandbox_factory() as sandbox:
+        run_quickstart(sandbox)
+
+
+def run_quickstart(sandbox: SandboxServer) -> None:
     page = (Path(__file__).resolve().parents[2] / "docs" / "sandbox.md").read_text()
     script = page.split("## Quickstart with curl", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
     lines = [line for line in script.splitlines() if not line.startswith(("debitura-sandbox", "DEBITURA=", "KEY="))]

@@ -15,6 +15,7 @@ from debitura_provider.api import UNLIMITED, AsyncDebituraClient, DebituraClient
 from debitura_provider.api.errors import BadRequestError, BusinessRuleError, NotFoundError
 from debitura_provider.api.models import AdvanceTarget, Lifecycle
 from debitura_provider.sandbox import SandboxServer
+from tests.fixtures.sandbox import SandboxFactory
 from tests.sandbox.helpers import Inbox, case_body, wait_for
 
 
@@ -89,7 +90,12 @@ def test_business_errors_reach_the_client_as_typed_exceptions(debitura: Debitura
     assert raised.value.error_types == ["NoPartnerAvailable"]
 
 
-def test_the_test_endpoints_and_the_event_log(debitura: DebituraClient, inbox: Inbox) -> None:
+def test_the_test_endpoints_and_the_event_log(sandbox_factory: SandboxFactory, inbox: Inbox) -> None:
+    with sandbox_factory() as server, DebituraClient(server.api_key, server.base_url, rate_limits=UNLIMITED) as debitura:
+        exercise_test_endpoints(debitura, inbox)
+
+
+def exercise_test_endpoints(debitura: DebituraClient, inbox: Inbox) -> None:
     sub = debitura.create_webhook({"url": inbox.url, "events": ["case.updated", "case.closed"],
                                    "is_test_mode": True})
     try:

@@ -9,7 +9,7 @@ import pytest
 
 from debitura_provider.sandbox import SandboxServer
 from tests.fixtures.sandbox import SandboxFactory
-from tests.sandbox.helpers import WORKBENCH, case_body, client, new_test_case, verified
+from tests.sandbox.helpers import WORKBENCH, case_body, client, new_test_case, verified, wait_for
 
 
 def started(api: httpx.Client, sandbox: SandboxServer, **fees: float) -> dict[str, Any]:
@@ -340,3 +340,22 @@ def test_collection_partner_side_notes_files_lookups_and_exclusive_period(
     assert (period["status"], period["extensions"]) == ("Active", [])
     assert workbench.get(f"/cases/{case['id']}/validation").json() == {"needsInfo": False, "items": []}
     assert api.get(f"/cases/{case['id']}").status_code == 404, "the managing partner reads /managed-cases"
+
+
+def test_ingestion_jobs_add_notes_in_the_background(api: httpx.Client, sandbox: SandboxServer) -> None:
+    case = new_test_case(api)
+    verified(api, case["id"])
+    unknown = "6f1c2a9e-3b7d-4c1e-9a2f-0d8e7b6a5c4d"
+    rows = [{"type": 0, "caseId": case["id"], "description": "Letter sent"},
+            {"type": 0, "caseId": unknown, "description": "Lost"}]
+    job = api.post("/ingestion-jobs", json={"rows": rows})
+    assert job.status_code == 202
+    assert job.json()["rowsQueued"] == 2
+    url = f"/ingestion-jobs/{job.json()['jobId']}"
+    status = wait_for(lambda: (s := api.get(url).json())["status"] != 0 and s, "the job to run")
+    assert status == {"status": 3, "rowsTotal": 2, "rowsSucceeded": 1, "rowsFailed": 1}
+    notes = [i["description"] for i in api.get(f"/cases/{case['id']}/timeline").json()["items"] if i["type"] == "NoteAdded"]
+    assert notes == ["Letter sent"]
+    assert api.post("/ingestion-jobs", json={"rows": [{"type": 1, "caseId": case["id"]}]}).status_code == 400
+    with client(sandbox, sandbox.partner_keys[WORKBENCH]) as other:
+        assert other.get(url).status_code == 404

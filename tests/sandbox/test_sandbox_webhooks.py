@@ -18,20 +18,40 @@ from debitura_provider.api.webhooks import (
 )
 from debitura_provider.sandbox import SandboxServer
 from debitura_provider.sandbox.delivery import EXHAUSTED, GONE
-from tests.sandbox.helpers import Inbox, case_body, logged, new_test_case, subscribe, verified, wait_for
+from tests.fixtures.sandbox import SandboxFactory
+from tests.sandbox.helpers import (
+    WORKBENCH,
+    Inbox,
+    case_body,
+    client,
+    logged,
+    new_test_case,
+    subscribe,
+    verified,
+    wait_for,
+)
 
 
 @pytest.fixture
-def cleanup(api: httpx.Client) -> Iterator[None]:
-    """Remove the subscriptions a test made, so other tests' cases do not reach its receiver."""
-    before = {s["id"] for s in api.get("/webhooks").json()}
-    yield
-    for sub in api.get("/webhooks").json():
-        if sub["id"] not in before:
-            api.delete(f"/webhooks/{sub['id']}")
+def own(sandbox_factory: SandboxFactory) -> Iterator[SandboxServer]:
+    """A sandbox for this test alone: no other test's subscription receives its events, or logs them."""
+    with sandbox_factory() as server:
+        yield server
 
 
-def test_deliveries_are_signed_and_logged_as_delivered(api: httpx.Client, inbox: Inbox, cleanup: None) -> None:
+@pytest.fixture
+def api(own: SandboxServer) -> Iterator[httpx.Client]:
+    with client(own) as c:
+        yield c
+
+
+@pytest.fixture
+def workbench(own: SandboxServer) -> Iterator[httpx.Client]:
+    with client(own, own.partner_keys[WORKBENCH]) as c:
+        yield c
+
+
+def test_deliveries_are_signed_and_logged_as_delivered(api: httpx.Client, inbox: Inbox) -> None:
     sub = subscribe(api, inbox.url)
     assert "secret" not in api.get(f"/webhooks/{sub['id']}").json()
     assert all("secret" not in s for s in api.get("/webhooks").json())
@@ -58,7 +78,7 @@ def test_deliveries_are_signed_and_logged_as_delivered(api: httpx.Client, inbox:
 
 
 def test_the_advance_no_op_fires_nothing_and_replay_resends_with_the_replay_header(
-    api: httpx.Client, inbox: Inbox, cleanup: None
+    api: httpx.Client, inbox: Inbox
 ) -> None:
     sub = subscribe(api, inbox.url, events=["case.updated"])
     case = new_test_case(api)
@@ -74,7 +94,7 @@ def test_the_advance_no_op_fires_nothing_and_replay_resends_with_the_replay_head
     assert [h.get(REPLAY_HEADER.lower()) for h, _ in deliveries] == [None, "true", "true"]
 
 
-def test_failed_deliveries_are_retried_until_they_succeed(api: httpx.Client, inbox: Inbox, cleanup: None) -> None:
+def test_failed_deliveries_are_retried_until_they_succeed(api: httpx.Client, inbox: Inbox) -> None:
     inbox.statuses = [500, 503]
     subscribe(api, inbox.url, events=["case.updated"])
     case = new_test_case(api)
@@ -84,7 +104,7 @@ def test_failed_deliveries_are_retried_until_they_succeed(api: httpx.Client, inb
     assert len(inbox.of_case(case["id"])) == 3
 
 
-def test_eight_failures_in_a_row_disable_the_subscription(api: httpx.Client, inbox: Inbox, cleanup: None) -> None:
+def test_eight_failures_in_a_row_disable_the_subscription(api: httpx.Client, inbox: Inbox) -> None:
     inbox.statuses = [500] * 8
     sub = subscribe(api, inbox.url, events=["case.updated"])
     case = new_test_case(api)
@@ -100,7 +120,7 @@ def test_eight_failures_in_a_row_disable_the_subscription(api: httpx.Client, inb
     assert api.post(f"/webhooks/events/{row['id']}/replay").status_code == 200
 
 
-def test_410_gone_disables_at_once(api: httpx.Client, inbox: Inbox, cleanup: None) -> None:
+def test_410_gone_disables_at_once(api: httpx.Client, inbox: Inbox) -> None:
     inbox.statuses = [410]
     sub = subscribe(api, inbox.url, events=["case.updated"])
     case = new_test_case(api)
@@ -112,7 +132,7 @@ def test_410_gone_disables_at_once(api: httpx.Client, inbox: Inbox, cleanup: Non
 
 
 def test_test_subscriptions_get_test_events_and_live_ones_production_events(
-    sandbox: SandboxServer, api: httpx.Client, workbench: httpx.Client, inbox: Inbox, cleanup: None
+    api: httpx.Client, workbench: httpx.Client, inbox: Inbox
 ) -> None:
     live = subscribe(api, inbox.url, test_mode=False, events=["case.assigned"])
     test = subscribe(api, inbox.url, test_mode=True, events=["case.assigned"])
@@ -130,7 +150,7 @@ def test_test_subscriptions_get_test_events_and_live_ones_production_events(
         "another partner never sees your event log")
 
 
-def test_fire_sends_the_current_state_and_needs_the_data(api: httpx.Client, inbox: Inbox, cleanup: None) -> None:
+def test_fire_sends_the_current_state_and_needs_the_data(api: httpx.Client, inbox: Inbox) -> None:
     sub = subscribe(api, inbox.url, events=["payment.created", "chat.created", "case.closed"])
     case = new_test_case(api)
     assert api.post(f"/test/cases/{case['id']}/replay-last-event").status_code == 404
@@ -152,7 +172,7 @@ def test_fire_sends_the_current_state_and_needs_the_data(api: httpx.Client, inbo
     assert (data["paymentId"], data["amount"], data["remainder"]) == (payment.json()["paymentId"], 5.0, 1000.0)
 
 
-def test_subscription_management(api: httpx.Client, workbench: httpx.Client, cleanup: None) -> None:
+def test_subscription_management(api: httpx.Client, workbench: httpx.Client) -> None:
     assert api.post("/webhooks", json={"url": "http://example.com/hook", "events": ["case.updated"]}
                     ).status_code == 400, "plain http only to this machine"
     assert api.post("/webhooks", json={"url": "https://example.com/hook", "events": []}).status_code == 400

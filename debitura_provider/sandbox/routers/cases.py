@@ -26,6 +26,7 @@ from debitura_provider.api.models import case_actions as actions
 from debitura_provider.sandbox import lifecycle, money, payments, views
 from debitura_provider.sandbox.clock import midnight
 from debitura_provider.sandbox.deps import (
+    WORKED,
     Caller,
     CaseId,
     CaseQueryDep,
@@ -39,6 +40,7 @@ from debitura_provider.sandbox.deps import (
     worked_case,
 )
 from debitura_provider.sandbox.errors import api_error, business_error, invalid_field, invalid_fields, not_found
+from debitura_provider.sandbox.routers.case_reads import add_case_reads
 from debitura_provider.sandbox.runtime import Sandbox, partner_actor
 from debitura_provider.sandbox.state import CaseRecord, FileRecord, NoteRecord, Partner
 
@@ -65,16 +67,6 @@ async def list_cases(
     candidates = (c for c in sb.store.cases.values()
                   if visible_to_partner(c, caller) and (query.include_test_cases or not c.is_test))
     return views.case_list(sb, query, candidates)
-
-
-@router.get("/case-reference/{caseReference}")
-async def get_case_by_reference(
-    sb: SandboxDep, caller: Caller, reference: Annotated[str, Path(alias="caseReference")]
-) -> dict[str, Any]:
-    for case in sb.store.cases.values():
-        if case.reference == reference.strip().upper() and visible_to_partner(case, caller):
-            return views.case(sb, case)
-    raise not_found(f"Case reference {reference} not found or not assigned to you as collection partner.")
 
 
 @router.get("/by-partner-reference/{reference}")
@@ -121,19 +113,7 @@ async def get_case_by_creditor_reference(
     raise not_found(f"No case of yours has creditor reference {reference!r} for creditor {creditor_id}.")
 
 
-@router.get("/{id}")
-async def get_case(sb: SandboxDep, caller: Caller, case_id: CaseId) -> dict[str, Any]:
-    return views.case(sb, worked_case(sb, caller, case_id))
-
-
-@router.get("/{id}/timeline")
-async def get_case_timeline(sb: SandboxDep, caller: Caller, case_id: CaseId) -> dict[str, Any]:
-    return views.timeline(worked_case(sb, caller, case_id))
-
-
-@router.get("/{id}/chats")
-async def get_case_chats(sb: SandboxDep, caller: Caller, case_id: CaseId) -> list[dict[str, Any]]:
-    return views.chats(worked_case(sb, caller, case_id))
+add_case_reads(router, WORKED)
 
 
 @router.post("/{id}/chats")
@@ -144,11 +124,6 @@ async def send_case_chat(
     user = lifecycle.resolve_user(caller, "userEmail", body.user_email, body.user_id)
     assert user is not None  # the request model requires userEmail or userId
     return views.chat(lifecycle.post_chat(sb, case, 0, user, body.message))
-
-
-@router.get("/{id}/payments")
-async def get_case_payments(sb: SandboxDep, caller: Caller, case_id: CaseId) -> list[dict[str, Any]]:
-    return views.payments(worked_case(sb, caller, case_id))
 
 
 @router.post("/{id}/payments")
@@ -200,12 +175,6 @@ async def delete_payment(
     case = worked_case(sb, caller, case_id)
     payments.delete(sb, case, payments.find(case, payment_id), reopen, partner_actor(caller.users[0]))
     return Response(status_code=204)
-
-
-@router.get("/{id}/files")
-async def get_case_files(sb: SandboxDep, caller: Caller, case_id: CaseId) -> list[dict[str, Any]]:
-    case = worked_case(sb, caller, case_id)
-    return [views.file(sb, case, f) for f in case.files]
 
 
 @router.post("/{id}/files")

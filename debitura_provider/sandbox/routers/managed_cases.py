@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Path, Response
+from fastapi import APIRouter, Depends, Response
 
 from debitura_provider.api.models import (
     CreateManagedCaseRequest,
@@ -16,6 +16,7 @@ from debitura_provider.api.models import (
 from debitura_provider.sandbox import intake, money, payments, views
 from debitura_provider.sandbox.clock import midnight
 from debitura_provider.sandbox.deps import (
+    MANAGED,
     Caller,
     CaseId,
     CaseQueryDep,
@@ -27,7 +28,8 @@ from debitura_provider.sandbox.deps import (
     json_body,
     managed_case,
 )
-from debitura_provider.sandbox.errors import bad_request, not_found
+from debitura_provider.sandbox.errors import bad_request
+from debitura_provider.sandbox.routers.case_reads import add_case_reads
 from debitura_provider.sandbox.runtime import Sandbox, partner_actor
 from debitura_provider.sandbox.state import CaseRecord, Partner
 
@@ -53,40 +55,7 @@ async def list_managed_cases(sb: SandboxDep, caller: Caller, query: CaseQueryDep
     return views.case_list(sb, query, mine)
 
 
-@router.get("/case-reference/{caseReference}")
-async def get_managed_case_by_reference(
-    sb: SandboxDep, caller: Caller, reference: Annotated[str, Path(alias="caseReference")]
-) -> dict[str, Any]:
-    for case in sb.store.cases.values():
-        if case.reference == reference.strip().upper() and case.managing_partner_id == caller.id:
-            return views.case(sb, case)
-    raise not_found(f"Case reference {reference} not found or not submitted by you as managing partner.")
-
-
-@router.get("/{id}")
-async def get_managed_case(sb: SandboxDep, caller: Caller, case_id: CaseId) -> dict[str, Any]:
-    return views.case(sb, managed_case(sb, caller, case_id))
-
-
-@router.get("/{id}/timeline")
-async def get_managed_case_timeline(sb: SandboxDep, caller: Caller, case_id: CaseId) -> dict[str, Any]:
-    return views.timeline(managed_case(sb, caller, case_id))
-
-
-@router.get("/{id}/chats")
-async def get_managed_case_chats(sb: SandboxDep, caller: Caller, case_id: CaseId) -> list[dict[str, Any]]:
-    return views.chats(managed_case(sb, caller, case_id))
-
-
-@router.get("/{id}/payments")
-async def get_managed_case_payments(sb: SandboxDep, caller: Caller, case_id: CaseId) -> list[dict[str, Any]]:
-    return views.payments(managed_case(sb, caller, case_id))
-
-
-@router.get("/{id}/files")
-async def get_managed_case_files(sb: SandboxDep, caller: Caller, case_id: CaseId) -> list[dict[str, Any]]:
-    case = managed_case(sb, caller, case_id)
-    return [views.file(sb, case, f) for f in case.files]
+add_case_reads(router, MANAGED)
 
 
 def _test_case(sb: Sandbox, caller: Partner, case_id: UUID, action: str) -> CaseRecord:
