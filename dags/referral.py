@@ -10,9 +10,11 @@ batches a run refers, first match wins:
 
 Steps: check every record (the invalid ones go to ``rejections`` and do not fail the run), refer
 the valid ones in one bulk task, wait (deferred) until a payment arrives on one of the cases,
-read the timelines of the paid cases, and upsert one ``referral_ledger`` row per record. Waiting
-ends after :data:`WAIT_TIMEOUT` without failing the run: the ledger is written either way. The
-run fails only when records could not be referred (retryable errors); a later run retries them.
+read the timelines of the paid cases, upsert one ``referral_ledger`` row per record, and write the
+run's HTML report (amounts referred, collected and outstanding by client and by lifecycle; the
+``write_report`` log gives its path). Waiting ends after :data:`WAIT_TIMEOUT` without failing the
+run: the ledger and the report are written either way. The run fails only when records could not
+be referred (retryable errors) or a step failed; a later run retries the records.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from agency_crm.checks import check_records
 from agency_crm.db import ensure_schema, transaction
 from agency_crm.extract import RECORD_KEY, REFERRED, latest_batch_id, load_records
 from agency_crm.ledger import WHOLE_RECORD, invalid_entries, reason_of, replace_rejections, upsert_ledger
+from agency_crm.report import write_run_report
 from airflow.sdk import Param, dag, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
@@ -149,10 +152,6 @@ def debitura_referral() -> None:
         for entry in entries:
             counts[entry["status"]] = counts.get(entry["status"], 0) + 1
         print("Referred records:", ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "none")
-        if counts.get("failed"):
-            raise AirflowFailException(
-                f"{counts['failed']} record(s) could not be referred (reasons in the ledger); a later run retries them."
-            )
         return counts
 
     ledger = record_outcomes()
@@ -168,8 +167,18 @@ def debitura_referral() -> None:
         print(f"Referral report: {path.as_uri()}")
         return str(path)
 
-    ledger >> write_report()
+    report = write_report()
+    ledger >> report
     # --8<-- [end:referral_report]
+
+    # The ledger and report steps run whatever happened before them; without this, their success
+    # would hide a failure upstream (a run's state follows its last tasks).
+    @task(trigger_rule="one_failed", retries=0)
+    def fail_run_if_a_step_failed() -> None:
+        raise AirflowFailException("A step of this run failed (see the failed task); the ledger was still written.")
+
+    steps = [checked, refer, wait, paid, timelines, ledger, report]
+    steps >> fail_run_if_a_step_failed()
 
 
 def _by_key(loaded: list[tuple[str, str, Any]]) -> dict[str, Any]:

@@ -7,7 +7,8 @@ batch again updates rows instead of adding them. Ledger statuses:
 - ``rejected``: Debitura refused it (a 400 field error or a 422 business rule such as no partner
   for the debtor's jurisdiction); reasons also in ``rejections``;
 - ``created`` / ``existing``: a managed case exists (``existing`` when an earlier attempt made it);
-- ``failed``: could not be referred this time (a retryable error); the next extract picks it up.
+- ``failed``: could not be referred this time; the next extract picks it up. A failure never
+  overwrites a row that already holds a case.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ _UPSERT_LEDGER = text(
     f"VALUES ({', '.join(':' + c for c in LEDGER_COLUMNS)}) "
     "ON CONFLICT (record_key) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in LEDGER_COLUMNS if c != "record_key")
+    # A failed attempt (say, a run of an old batch during an outage) never hides a case already made.
+    + " WHERE excluded.status <> 'failed' OR referral_ledger.case_id IS NULL"
 )
 
 

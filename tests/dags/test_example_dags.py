@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from local_airflow import connection_env, connections
 
 from debitura_provider.api import DebituraClient
 from debitura_provider.api.errors import NotFoundError
@@ -37,6 +38,7 @@ class Runs:
     ledgers: list[list[dict[str, Any]]]
     rejections: list[dict[str, Any]]
     client: DebituraClient
+    refused_run: Any
 
 
 def _crm_state() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -59,8 +61,13 @@ def runs(example_setup: ExampleSetup, airflow_dags: dict[str, Any]) -> Any:
         ledgers.append(ledger)
     done["debitura_integration_test"].append(airflow_dags["debitura_integration_test"].test())
     sandbox = example_setup.sandbox
+    with pytest.MonkeyPatch.context() as patch:  # the same referral once more, with a key Debitura refuses
+        refused = connections(sandbox.base_url, "not-the-key", sandbox.portal_url, example_setup.crm_path)
+        patch.setenv("AIRFLOW_CONN_DEBITURA_DEFAULT", connection_env(refused)["AIRFLOW_CONN_DEBITURA_DEFAULT"])
+        refused_run = airflow_dags["debitura_referral"].test()
+    ledgers.append(_crm_state()[0])
     with DebituraClient(api_key=sandbox.api_key, base_url=sandbox.base_url) as client:
-        yield Runs(done, ledgers, rejections, client)
+        yield Runs(done, ledgers, rejections, client, refused_run)
 
 
 def _states(dag_run: Any) -> dict[str, str]:
@@ -119,12 +126,26 @@ def test_the_wait_ends_with_money_collected_and_the_timeline_read(runs: Runs) ->
 
 
 def test_running_the_referral_again_creates_no_case_and_no_ledger_row_twice(runs: Runs) -> None:
-    first, second = runs.ledgers
+    first, second = runs.ledgers[:2]
     assert [row["record_key"] for row in second] == [row["record_key"] for row in first]
     assert {row["record_key"]: row["case_id"] for row in second} == {row["record_key"]: row["case_id"] for row in first}
     assert {row["status"] for row in second if row["case_id"]} == {"existing"}
     production = [case for case in runs.client.iter_managed_cases() if not case.is_test_case]
     assert len(production) == len([row for row in first if row["case_id"]])
+
+
+def test_a_failed_step_fails_the_run_but_the_ledger_keeps_every_case(runs: Runs) -> None:
+    states = _states(runs.refused_run)
+    assert str(runs.refused_run.state) == "failed"
+    assert states["refer_invoices[-1]"] == "failed"
+    assert states["record_outcomes[-1]"] == "success"
+    assert states["fail_run_if_a_step_failed[-1]"] == "failed"
+    before, after = ({row["record_key"]: {**row, "updated_at": None} for row in ledger} for ledger in runs.ledgers[1:])
+    assert {key: after[key] for key, row in before.items() if row["case_id"]} == {
+        key: row for key, row in before.items() if row["case_id"]
+    }
+    assert {key for key, row in after.items() if row["status"] == "failed"} == NO_PARTNER
+    assert all("401" in after[key]["reason"] for key in NO_PARTNER)
 
 
 def test_integration_test_loop_cleans_its_test_cases_up(runs: Runs) -> None:
@@ -142,7 +163,7 @@ def test_every_task_result_can_be_passed_downstream(runs: Runs) -> None:
     from airflow.utils.session import create_session
     from sqlalchemy import select
 
-    run_ids = [dag_run.run_id for dag_runs in runs.runs.values() for dag_run in dag_runs]
+    run_ids = [dag_run.run_id for dag_runs in runs.runs.values() for dag_run in dag_runs] + [runs.refused_run.run_id]
     with create_session() as session:
         stored = session.execute(
             select(XComModel.dag_id, XComModel.task_id, XComModel.key, XComModel.value).where(
