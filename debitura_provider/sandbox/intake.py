@@ -61,7 +61,7 @@ def create(sb: Sandbox, caller: Partner, request: CreateManagedCaseRequest) -> C
         due_date=request.due_date or request.date,
         date_created=sb.now(),
     )
-    sb.store.cases[case.id] = case
+    sb.store.add_case(case)
     kind = "test case" if case.is_test else "case"
     sb.record(case, "CaseCreated", "Case submitted",
               f"{caller.name} submitted this {kind} on behalf of {case.creditor_name}.", partner_actor(caller.users[0]))
@@ -69,9 +69,8 @@ def create(sb: Sandbox, caller: Partner, request: CreateManagedCaseRequest) -> C
 
 
 def _unique_reference(sb: Sandbox) -> str:
-    taken = {c.reference for c in sb.store.cases.values()}
     reference = sb.store.ids.reference()
-    while reference in taken:
+    while reference in sb.store.references:
         reference = sb.store.ids.reference()
     return reference
 

@@ -61,6 +61,7 @@ class Store:
         self.responses: dict[str, StoredResponse] = {}
         self.tombstones: dict[UUID, UUID] = {}
         self.file_contents: dict[UUID, bytes] = {}
+        self.references: dict[str, UUID] = {}
         self._dirty: dict[tuple[str, str], Any] = {}
         self._flush_scheduled = False
         self._db = _open(config.state_path)
@@ -86,9 +87,19 @@ class Store:
     def managing_partner(self) -> Partner:
         return self.partners[self.managing_partner_id]
 
+    def add_case(self, case: CaseRecord) -> None:
+        self.cases[case.id] = case
+        self.references[case.reference] = case.id
+        self.touch(case)
+
+    def case_by_reference(self, reference: str) -> CaseRecord | None:
+        case_id = self.references.get(reference.strip().upper())
+        return self.cases.get(case_id) if case_id else None
+
     def child_id(self, case: CaseRecord) -> UUID:
         """An id for something below a case; background work and requests never shift each other's ids."""
         case.children += 1
+        self.touch(case)
         return self.ids.derived(case.id, case.children)
 
     # --- writes -----------------------------------------------------------------------------------
@@ -111,6 +122,7 @@ class Store:
     def delete_case(self, case: CaseRecord) -> None:
         """Hard delete: the case, its files and its webhook delivery records."""
         self.cases.pop(case.id, None)
+        self.references.pop(case.reference, None)
         self.forget("case", str(case.id))
         for f in case.files:
             self.file_contents.pop(f.id, None)
@@ -177,6 +189,8 @@ class Store:
                 record = _KINDS[kind].model_validate_json(data)
                 assert isinstance(record, Keyed)
                 self._collection(kind)[record.id] = record
+                if isinstance(record, CaseRecord):
+                    self.references[record.reference] = record.id
         if seed is not None:
             log.info("Sandbox state loaded: %d cases, %d subscriptions, %d events", len(self.cases),
                      len(self.subscriptions), len(self.events))

@@ -21,9 +21,9 @@ def add_case_reads(router: APIRouter, scope: CaseScope) -> None:
     async def get_by_reference(
         sb: SandboxDep, caller: Caller, reference: Annotated[str, Path(alias="caseReference")]
     ) -> dict[str, Any]:
-        for case in sb.store.cases.values():
-            if case.reference == reference.strip().upper() and scope.visible(case, caller):
-                return views.case(sb, case)
+        case = sb.store.case_by_reference(reference)
+        if case is not None and scope.visible(case, caller):
+            return views.case(sb, case)
         raise not_found(f"Case reference {reference} not found or not {scope.who}.")
 
     @router.get("/{id}")
