@@ -114,11 +114,17 @@ class Dispatcher:
         self._timers.at(("delivery", row_id), row.next_attempt_at, lambda: self._launch(row_id))
 
     def _launch(self, row_id: UUID) -> None:
-        task = asyncio.get_running_loop().create_task(self._attempt(row_id))
+        task = asyncio.get_running_loop().create_task(self._guarded(row_id))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     # --- sending ----------------------------------------------------------------------------------
+
+    async def _guarded(self, row_id: UUID) -> None:
+        try:
+            await self._attempt(row_id)
+        except Exception:
+            log.exception("Webhook delivery %s failed inside the sandbox", row_id)
 
     async def _attempt(self, row_id: UUID) -> None:
         row = self._store.events.get(row_id)

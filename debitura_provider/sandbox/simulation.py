@@ -130,6 +130,9 @@ class Simulator:
         except ApiProblem as exc:
             log.info("Simulated work on case %s stops at %s: %s", case.reference, step.action, exc.body.get("message"))
             case.sim_step = len(steps)
+        except Exception:
+            log.exception("Simulated work on case %s failed at %s; it stops there", case.reference, step.action)
+            case.sim_step = len(steps)
         self._next(case)
 
     def _do(self, case: CaseRecord, step: Step) -> None:
