@@ -77,8 +77,10 @@ def dags_test(dag_id: str, env: dict[str, str], log: Path) -> None:
                 out.write(line)
                 if "[DAG TEST] starting task_id=" in line:
                     print("  • " + line.split("task_id=", 1)[1].split()[0], flush=True)
-                elif "Deferring task" in line or "running trigger in line" in line:
+                elif "running trigger in line" in line:
                     print("    (deferred: waiting for the trigger)", flush=True)
+                elif "Referral report: " in line:
+                    print("    report: " + line.split("Referral report: ", 1)[1].split()[0], flush=True)
         finally:
             if proc.poll() is None:
                 proc.terminate()
