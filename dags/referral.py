@@ -40,7 +40,7 @@ from debitura_provider.sensors.managed_cases import ManagedCaseSensor
 
 WAIT_TIMEOUT = dt.timedelta(hours=6)
 """How long a run waits for the first payment before writing the ledger without one."""
-POLL_INTERVAL = dt.timedelta(seconds=15)
+POLL_INTERVAL = dt.timedelta(seconds=10)
 """One poll costs one list request per 100 cases (plus the payments of cases whose money moved)."""
 
 
