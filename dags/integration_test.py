@@ -43,6 +43,7 @@ CASE_ID = "{{ ti.xcom_pull(task_ids='create_test_case')['id'] }}"
     doc_md=__doc__,
 )
 def debitura_integration_test() -> None:
+    # --8<-- [start:it_create]
     @task
     def test_case(run_id: str) -> dict[str, Any]:
         """The test invoice, tagged with this run so that the teardown finds everything it made."""
@@ -70,7 +71,9 @@ def debitura_integration_test() -> None:
 
     request = test_case()
     create = CreateManagedCaseOperator(task_id="create_test_case", case=request)
+    # --8<-- [end:it_create]
 
+    # --8<-- [start:it_drive]
     @task
     def advance_to_active(case: dict[str, Any]) -> dict[str, Any]:
         """Drive the test case the way Debitura's partner would: accept it, making it Active."""
@@ -87,7 +90,9 @@ def debitura_integration_test() -> None:
         timeout=120,
     )
     timeline = FetchTimelineOperator(task_id="fetch_timeline", case_id=CASE_ID)
+    # --8<-- [end:it_drive]
 
+    # --8<-- [start:it_verify]
     @task
     def verify(case: dict[str, Any], payment: dict[str, Any], seen: dict[str, Any], items: list[dict]) -> dict:
         """The payment, the sensor and the timeline tell the same story."""
@@ -105,7 +110,9 @@ def debitura_integration_test() -> None:
         if problems:
             raise AirflowFailException("Integration test failed: " + "; ".join(problems))
         return {"caseId": case["id"], "paymentId": payment["paymentId"], "timelineItems": len(items)}
+    # --8<-- [end:it_verify]
 
+    # --8<-- [start:it_teardown]
     @task
     def delete_test_cases(case_request: dict[str, Any]) -> str:
         """Hard-delete this run's test cases (idempotent: nothing to delete is fine)."""
@@ -115,6 +122,7 @@ def debitura_integration_test() -> None:
     checked = verify(create.output, pay.output, sees.output, timeline.output)
     create >> advance_to_active(create.output) >> pay >> sees >> timeline
     checked >> delete_test_cases(request).as_teardown(setups=request)
+    # --8<-- [end:it_teardown]
 
 
 debitura_integration_test()

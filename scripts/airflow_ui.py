@@ -1,12 +1,14 @@
-"""``make airflow``: the example DAGs in a full local Airflow (``airflow standalone``) against the sandbox.
+"""``make airflow``: the example DAGs in a full local Airflow against the sandbox.
 
 The home ``.airflow/standalone`` is kept between runs (metadata DB, CRM, sandbox state, the
 generated admin password); the connections are written again on every start. DAGs start
 unpaused, so the daily CRM extract runs at once and its asset event starts the referral.
 
-``airflow standalone`` leaves its scheduler, triggerer and task processes running when it is
-killed, so it runs in a session of its own, and on exit (Ctrl-C included) that whole session is
-stopped: politely first, then by force.
+Airflow runs as its four components (API server, scheduler, DAG processor, triggerer) rather than
+``airflow standalone``, whose log servers listen on every interface: here everything listens on
+127.0.0.1 only, and the API server reads the task logs from the local files. The components run in
+a session of their own, and on exit (Ctrl-C included) that whole session is stopped, politely
+first, then by force. ``make test-ui`` starts Airflow the same way, through :func:`running_airflow`.
 """
 
 from __future__ import annotations
@@ -16,12 +18,15 @@ import json
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-from local_airflow import BIN, REPO, airflow, connection_env, connections, run_main, seed_crm, use_home
+from local_airflow import REPO, airflow, connection_env, connections, run_main, seed_crm, use_home
 
 HOME = REPO / ".airflow" / "standalone"
 SANDBOX_PORT = int(os.environ.get("SANDBOX_PORT", "8642"))
@@ -32,54 +37,105 @@ PASSWORD_FILE = HOME / "simple_auth_manager_passwords.json.generated"
 """Where Airflow 3's simple auth manager stores the generated admin password."""
 
 
+COMPONENTS = """
+airflow api-server --host 127.0.0.1 --port "$AIRFLOW__API__PORT" &
+for _ in $(seq 300); do (exec 3<>"/dev/tcp/127.0.0.1/$AIRFLOW__API__PORT") 2>/dev/null && break; sleep 1; done
+airflow scheduler --skip-serve-logs & airflow dag-processor & airflow triggerer --skip-serve-logs &
+wait
+"""
+"""Airflow's components in one shell, so that they share one session; no log server is started.
+
+Tasks report to the API server, so the others start once it listens (a task started earlier fails
+to connect and waits for its retry)."""
+
+
+@dataclass
+class LocalAirflow:
+    """A running Airflow and its sandbox."""
+
+    sandbox: Any
+    url: str
+    leader: subprocess.Popen[bytes]
+
+
 def main() -> int:
-    env = use_home(HOME, fresh=False)
+    ports = {"airflow_port": AIRFLOW_PORT, "sandbox_port": SANDBOX_PORT}
+    with running_airflow(HOME, fresh=False, speed=SANDBOX_SPEED, **ports) as running:
+        _print_login(running)
+        running.leader.wait()
+    print("Airflow and the sandbox are stopped.")
+    return 0
+
+
+@contextlib.contextmanager
+def running_airflow(
+    home: Path,
+    *,
+    fresh: bool,
+    airflow_port: int,
+    sandbox_port: int,
+    speed: float,
+    extra_env: dict[str, str] | None = None,
+    output: IO[bytes] | None = None,
+) -> Iterator[LocalAirflow]:
+    """The sandbox, the connections, the seeded CRM, then Airflow; everything is stopped on exit.
+
+    A port of 0 picks a free one. ``output`` receives Airflow's own output (default: this terminal).
+    """
+    env = use_home(home, fresh=fresh)
+    port = airflow_port or _free_port()
+    url = f"http://127.0.0.1:{port}"
     env |= {
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__API__HOST": "127.0.0.1",
-        "AIRFLOW__API__PORT": str(AIRFLOW_PORT),
-        "AIRFLOW__API__BASE_URL": f"http://localhost:{AIRFLOW_PORT}",  # workers reach the execution API here
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__BASE_URL": url,
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{url}/execution/",  # where task processes report
+        **(extra_env or {}),
     }
     os.environ.update(env)
     from debitura_provider.sandbox import SandboxConfig, SandboxServer
 
     config = SandboxConfig(
-        api_key=_api_key(), port=SANDBOX_PORT, seed=7, speed=SANDBOX_SPEED, state_path=HOME / "sandbox-state.json"
+        api_key=_api_key(home), port=sandbox_port, seed=7, speed=speed, state_path=home / "sandbox-state.json"
     )
-    log = HOME / "launcher.log"
+    log = home / "launcher.log"
     with SandboxServer(config) as sandbox:
-        print(f"Sandbox: {sandbox.base_url} (portal pages at {sandbox.portal_url}), speed x{SANDBOX_SPEED:g}")
-        conns = connections(sandbox.base_url, sandbox.api_key, sandbox.portal_url, HOME / "crm.sqlite3")
+        print(f"Sandbox: {sandbox.base_url} (portal pages at {sandbox.portal_url}), speed x{speed:g}")
+        conns = connections(sandbox.base_url, sandbox.api_key, sandbox.portal_url, home / "crm.sqlite3")
         env |= connection_env(conns)
         os.environ.update(env)
         print("Preparing the metadata database and the connections ...")
         airflow(["db", "migrate"], env, log)
-        _store_connections(conns, env, log)
+        _store_connections(conns, env, log, home)
         seed_crm()
-        standalone = subprocess.Popen(
-            [str(BIN / "airflow"), "standalone"], env=dict(os.environ), start_new_session=True
+        leader = subprocess.Popen(
+            ["bash", "-c", COMPONENTS], env=dict(os.environ), start_new_session=True, stdout=output, stderr=output
         )
         try:
-            _print_login(standalone)
-            standalone.wait()
+            yield LocalAirflow(sandbox, url, leader)
         finally:
-            stop_session(standalone)
-    print("Airflow and the sandbox are stopped.")
-    return 0
+            stop_session(leader)
 
 
-def _api_key() -> str:
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _api_key(home: Path) -> str:
     """The sandbox key of this home, made once (the sandbox state file belongs to it)."""
-    path = HOME / "sandbox-api-key"
+    path = home / "sandbox-api-key"
     if not path.exists():
         path.write_text(secrets.token_urlsafe(24))
         path.chmod(0o600)
     return path.read_text().strip()
 
 
-def _store_connections(conns: dict[str, dict[str, Any]], env: dict[str, str], log: Path) -> None:
+def _store_connections(conns: dict[str, dict[str, Any]], env: dict[str, str], log: Path, home: Path) -> None:
     """Put the connections in the metadata DB as well, so that the UI lists them (key masked)."""
-    path = HOME / "connections.json"
+    path = home / "connections.json"
     path.touch(mode=0o600)
     try:
         path.write_text(
@@ -90,22 +146,22 @@ def _store_connections(conns: dict[str, dict[str, Any]], env: dict[str, str], lo
         path.unlink()
 
 
-def _print_login(standalone: subprocess.Popen[bytes]) -> None:
+def _print_login(running: LocalAirflow) -> None:
     """Once Airflow has generated the admin password, say where to log in and with what."""
-    while not PASSWORD_FILE.exists() and standalone.poll() is None:
+    while not PASSWORD_FILE.exists() and running.leader.poll() is None:
         time.sleep(0.5)
     if PASSWORD_FILE.exists():
         users = json.loads(PASSWORD_FILE.read_text() or "{}")
         login = ", ".join(f"user {user!r} password {password!r}" for user, password in users.items())
         print(
-            f"\n>>> Airflow UI: http://localhost:{AIRFLOW_PORT}  log in with {login}"
+            f"\n>>> Airflow UI: {running.url}  log in with {login}"
             f"\n>>> (kept in {PASSWORD_FILE.relative_to(REPO)}; Ctrl-C stops Airflow and the sandbox)\n",
             flush=True,
         )
 
 
 def stop_session(leader: subprocess.Popen[bytes]) -> None:
-    """Stop every process of the leader's session: SIGINT (standalone's own shutdown), SIGTERM, SIGKILL."""
+    """Stop every process of the leader's session: SIGINT (Airflow's own shutdown), SIGTERM, SIGKILL."""
     session = leader.pid
     for sig, grace in ((signal.SIGINT, 20.0), (signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
         members = session_members(session)

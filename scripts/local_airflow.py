@@ -36,6 +36,7 @@ def airflow_env(home: Path) -> dict[str, str]:
     }
 
 
+# --8<-- [start:connections]
 def connections(base_url: str, api_key: str, portal_url: str, crm_path: Path) -> dict[str, dict[str, Any]]:
     """The two connections the example DAGs use: Debitura (the sandbox) and the CRM (a SQLite file)."""
     return {
@@ -52,6 +53,7 @@ def connections(base_url: str, api_key: str, portal_url: str, crm_path: Path) ->
             "host": str(crm_path),
         },
     }
+# --8<-- [end:connections]
 
 
 def connection_env(conns: dict[str, dict[str, Any]]) -> dict[str, str]:

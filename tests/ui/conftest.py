@@ -1,0 +1,116 @@
+"""A real Airflow (API server, scheduler, DAG processor, triggerer) with the sandbox, and headless Chromium.
+
+Only ``make test-ui`` runs these tests (``DEBITURA_UI_TEST=1``): they need Debian's chromium and
+take a few minutes. Everything started here is stopped when the session ends, failures included.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+
+if os.environ.get("DEBITURA_UI_TEST") != "1":
+    collect_ignore_glob = ["test_*.py"]
+
+
+@dataclass
+class AirflowUI:
+    """The running Airflow and sandbox, and a little REST client for what the browser is not for."""
+
+    url: str
+    sandbox_url: str
+    portal_url: str
+    api_key: str
+    home: Path
+
+    def api(self, path: str, body: dict[str, Any] | None = None, method: str | None = None) -> Any:
+        request = urllib.request.Request(
+            f"{self.url}/api/v2/{path.lstrip('/')}",
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+            method=method or ("GET" if body is None else "POST"),
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read() or b"null")
+
+    def wait_for(self, what: str, check: Any, timeout: float, interval: float = 2.0) -> Any:
+        """Poll ``check()`` until it returns something truthy; fail with ``what`` after ``timeout`` s."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                result = check()
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                result = None
+            if result:
+                return result
+            if time.monotonic() > deadline:
+                pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}; logs in {self.home}")
+            time.sleep(interval)
+
+
+@pytest.fixture(scope="session")
+def airflow_ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowUI]:
+    """Airflow and the sandbox as ``make airflow`` starts them, in a fresh home (kept by pytest for a look)."""
+    sys.path.insert(0, str(REPO / "scripts"))
+    from airflow_ui import running_airflow  # the launcher `make airflow` uses
+
+    home = tmp_path_factory.mktemp("airflow-home")
+    no_login = {"AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True"}
+    with (
+        (home / "airflow-output.log").open("ab") as output,
+        running_airflow(
+            home, fresh=False, airflow_port=0, sandbox_port=0, speed=86400.0, extra_env=no_login, output=output
+        ) as running,
+    ):
+        sandbox = running.sandbox
+        ui = AirflowUI(running.url, sandbox.base_url, sandbox.portal_url, sandbox.api_key, home)
+        ui.wait_for("the API server", lambda: ui.api("monitor/health"), timeout=180)
+        yield ui
+
+
+@pytest.fixture(scope="session")
+def browser_context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """Debian's chromium (never a browser Playwright downloads), with a fresh profile."""
+    from playwright.sync_api import sync_playwright
+
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make test-ui` installs Debian's chromium package")
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path_factory.mktemp("chromium-profile")),
+            executable_path=str(CHROMIUM),
+            args=CHROMIUM_FLAGS,
+            headless=True,
+            viewport={"width": 1400, "height": 900},
+        )
+        context.set_default_timeout(30_000)
+        try:
+            yield context
+        finally:
+            context.close()
+
+
+@pytest.fixture
+def page(browser_context: Any) -> Iterator[Any]:
+    page = browser_context.new_page()
+    try:
+        yield page
+    finally:
+        page.close()
