@@ -11,7 +11,12 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from debitura_provider._provider_info import PROVIDER_INFO
+
+# Airflow's start-up (in the first test) and a whole referral run take minutes; each wait has its own deadline.
+pytestmark = pytest.mark.timeout(900)
 
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = Path(os.environ.get("DEBITURA_UI_SCREENSHOTS", REPO / "docs" / "images"))
