@@ -159,8 +159,8 @@ def error_from_response(response: httpx.Response, method: str, path: str) -> Api
     status = response.status_code
     cls = _BY_STATUS.get(status, ServerError if status >= 500 else ApiError)
     body = _json_object(response)
-    field_errors = _field_map(body)
     parsed = ApiErrorBody.model_validate(body) if body else ApiErrorBody()
+    field_errors = _field_map(body) or _field_map_of_business_errors(parsed.business_errors)
     message = parsed.message or _text(body.get("detail")) or _text(body.get("title"))
     retry_after = _retry_after(body, response.headers)
     return cls(
@@ -196,6 +196,17 @@ def _field_map(body: Mapping[str, Any]) -> FieldErrors:
         for k, v in source.items()
         if isinstance(v, list) and k != "businessErrors" and all(isinstance(m, str) for m in v)
     }
+
+
+def _field_map_of_business_errors(errors: Sequence[BusinessError]) -> FieldErrors:
+    # A spec-conformant 400 (ApiErrorResponseDto allows no extra keys) carries one
+    # ``ValidationError`` business error per message, written "field: message".
+    fields: FieldErrors = {}
+    for error in errors:
+        field, sep, message = (error.message or "").partition(": ")
+        if error.type == "ValidationError" and sep and field and " " not in field:
+            fields.setdefault(field, []).append(message)
+    return fields
 
 
 def _retry_after(body: Mapping[str, Any], headers: httpx.Headers) -> float | None:

@@ -43,6 +43,9 @@ NO_PARTNER = {
         (400, {"type": "https://tools.ietf.org/html/rfc7231#section-6.5.1", "title": "One or more validation errors occurred.",
                "status": 400, "errors": {"Debtor.Name": ["The Name field is required."]}},
          BadRequestError, "Debtor.Name: The Name field is required."),
+        (400, {"error": "Validation failed", "message": "One or more fields are invalid",
+               "businessErrors": [{"type": "ValidationError", "message": "debtor.stateAlpha2: a US debtor needs its state"}]},
+         BadRequestError, "debtor.stateAlpha2: a US debtor needs its state"),
         (401, {"type": "https://tools.ietf.org/html/rfc7235#section-3.1", "title": "Unauthorized", "status": 401},
          AuthenticationError, "current API key"),
         (404, {"error": "Not found", "message": "Case not found", "businessErrors": []}, NotFoundError, "Case not found"),
@@ -78,6 +81,22 @@ def test_business_errors_and_field_errors_are_structured(client: DebituraClient)
     assert raised.value.error_types == ["NoPartnerAvailable"]
     assert raised.value.business_errors[0].solution_url == "https://support.debitura.com/no-partner"
     assert "https://support.debitura.com/no-partner" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"debtor.email": ["Invalid email format"]},
+        {"title": "Bad", "errors": {"debtor.email": ["Invalid email format"]}},
+        {"businessErrors": [{"type": "ValidationError", "message": "debtor.email: Invalid email format"}]},
+    ],
+)
+@respx.mock
+def test_every_400_shape_yields_the_field_map(client: DebituraClient, body: dict[str, object]) -> None:
+    respx.post(f"{BASE}/managed-cases").respond(400, json=body)
+    with pytest.raises(BadRequestError) as raised:
+        client.create_managed_case(CREATE_REQUEST)
+    assert raised.value.field_errors == {"debtor.email": ["Invalid email format"]}
 
 
 @respx.mock
