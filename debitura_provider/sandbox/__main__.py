@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from types import FrameType
 
 from debitura_provider.sandbox.config import DEFAULT_API_KEY, DEFAULT_PORT, DEFAULT_SEED, DEFAULT_SPEED, SandboxConfig
+from debitura_provider.sandbox.faults import DEFAULT_DELAY, KINDS, FaultSpec
 from debitura_provider.sandbox.server import SandboxServer
 
 
@@ -40,6 +41,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-rate-limit", action="store_true", help="turn off the per-key rate limits")
     parser.add_argument("--no-simulation", action="store_true", help="simulated collection partners do not work "
                         "production cases (verification still happens)")
+    parser.add_argument("--faults", metavar="SPEC", help="fail requests on purpose, deterministically for the "
+                        f"seed: comma-separated kind=probability, kinds {', '.join(KINDS)} "
+                        "(e.g. error=0.1,commit_then_timeout=0.05); /test/* and /portal are exempt")
+    parser.add_argument("--fault-delay", type=float, default=DEFAULT_DELAY, metavar="SECONDS",
+                        help="how long a slow request waits and a commit_then_timeout one is held "
+                        "(make it longer than the client's timeout)")
     return parser
 
 
@@ -55,6 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = SandboxConfig(
             api_key=args.api_key, port=args.port, seed=args.seed, speed=args.speed, state_path=args.state,
             rate_limits=not args.no_rate_limit, simulate=not args.no_simulation,
+            faults=FaultSpec.parse(args.faults, delay=args.fault_delay) if args.faults else None,
         )
         server = SandboxServer(config)
     except (ValueError, OSError) as exc:
@@ -63,6 +71,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _exit_quietly)
     print(f"Debitura sandbox on {server.base_url}  (portal {server.portal_url})", flush=True)
     print(f"Managing partner API key: {server.api_key}  (send it as the XApiKey header)", flush=True)
+    if config.faults:
+        print(f"Injecting faults: {config.faults} (seed {config.seed})", flush=True)
     for name, key in server.partner_keys.items():
         print(f"  collection partner {name}: {key}", flush=True)
     with contextlib.suppress(KeyboardInterrupt):  # uvicorn already shut down cleanly; Ctrl-C is not an error

@@ -1,7 +1,8 @@
 """The FastAPI application: routers, error handlers and the middleware stack, around one :class:`Sandbox`.
 
 Middleware, outermost first: ``edge_middleware`` (fault-injection seam: looks like the network) →
-rate limits → ``Idempotency-Key`` → ``handler_middleware`` (seam: slow or failing handlers) → routers.
+``--faults`` (:mod:`~debitura_provider.sandbox.faults`) → rate limits → ``Idempotency-Key`` →
+``handler_middleware`` (seam: slow or failing handlers) → routers.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from debitura_provider.sandbox import errors
+from debitura_provider.sandbox.faults import FaultMiddleware, FaultPlan, FaultSpec
 from debitura_provider.sandbox.idempotency import IdempotencyMiddleware
 from debitura_provider.sandbox.ingest import Ingestor
 from debitura_provider.sandbox.ratelimit import RateLimitMiddleware
@@ -51,6 +53,9 @@ def create_app(sb: Sandbox) -> FastAPI:
     app.add_middleware(IdempotencyMiddleware, sandbox=sb)
     if config.rate_limits:
         app.add_middleware(RateLimitMiddleware, limits=config.limits)
+    if isinstance(config.faults, FaultSpec):
+        app.state.faults = FaultPlan(config.faults, config.seed)  # what was injected: app.state.faults.counts
+        app.add_middleware(FaultMiddleware, plan=app.state.faults)
     for layer in reversed(config.edge_middleware):
         app.add_middleware(layer)
     return app

@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from debitura_provider.sandbox.faults import FaultSpec
 
 DEFAULT_PORT = 8642
 DEFAULT_API_KEY = "sandbox-key"
@@ -86,6 +89,10 @@ class SandboxConfig:
     ``edge_middleware`` wraps the whole API (outside rate limiting and idempotency: a fault there
     looks like the network); ``handler_middleware`` wraps only the handlers (inside idempotency:
     a slow handler there makes a concurrent retry see 409). Both are seams for fault injection.
+
+    ``faults`` makes the sandbox fail requests on purpose (:mod:`debitura_provider.sandbox.faults`):
+    a :class:`~debitura_provider.sandbox.faults.FaultSpec` or its text form, ``"error=0.1,reset=0.05"``.
+    The draws are seeded by ``seed``.
     """
 
     api_key: str = DEFAULT_API_KEY
@@ -102,8 +109,13 @@ class SandboxConfig:
     payout_invoice_days: float = 30.0
     edge_middleware: tuple[Middleware, ...] = field(default=())
     handler_middleware: tuple[Middleware, ...] = field(default=())
+    faults: FaultSpec | str | None = None
 
     def __post_init__(self) -> None:
+        if isinstance(self.faults, str):
+            from debitura_provider.sandbox.faults import FaultSpec  # here: faults imports the app's modules
+
+            object.__setattr__(self, "faults", FaultSpec.parse(self.faults))
         if not self.api_key:
             raise ValueError("the sandbox needs an API key")
         if self.speed <= 0:
