@@ -16,9 +16,9 @@ from typing import Any
 from airflow.models.asset import AssetModel
 from airflow.utils.session import create_session
 from airflow.utils.sqlalchemy import UtcDateTime
-from sqlalchemy import Column, Integer, MetaData, String, Table, Text, insert, select, update
+from sqlalchemy import Column, Integer, MetaData, String, Table, Text, insert, inspect, select, update
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from debitura_provider.assets import EVENT_ASSETS
@@ -44,7 +44,12 @@ def ensure_table(engine: Engine) -> None:
     """Create the inbox table if this database lacks it (once per process and database)."""
     key = engine.url.render_as_string(hide_password=True)
     if key not in _created:
-        INBOX.create(engine, checkfirst=True)
+        try:
+            INBOX.create(engine, checkfirst=True)
+        except SQLAlchemyError:
+            # Another API server worker created it between the check and the create.
+            if not inspect(engine).has_table(INBOX.name):
+                raise
         _created.add(key)
 
 
