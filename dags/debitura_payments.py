@@ -131,6 +131,7 @@ def refresh_ledger(connection: Connection, case: Case, payments: list[Payment]) 
     ).rowcount
 
 
+# --8<-- [start:payments_dag]
 @dag(
     dag_id="debitura_payment_notifications",
     schedule=[DEBITURA_PAYMENTS],
@@ -165,6 +166,7 @@ def debitura_payment_notifications() -> None:
         return {"events": len(envelopes), "new_notifications": new, "ledger_rows_refreshed": updated}
 
     apply_payments()
+# --8<-- [end:payments_dag]
 
 
 debitura_payment_notifications()
