@@ -54,9 +54,11 @@ REFUSED = [
 
 
 @pytest.mark.parametrize(("label", "body", "field"), REFUSED, ids=[r[0] for r in REFUSED])
-@respx.mock(assert_all_called=False)
-def test_create_is_refused_before_sending(client: DebituraClient, label: str, body: dict[str, Any], field: str) -> None:
-    route = respx.post(f"{BASE}/managed-cases").respond(200)
+@pytest.mark.respx(assert_all_called=False)
+def test_create_is_refused_before_sending(
+    client: DebituraClient, respx_mock: respx.MockRouter, label: str, body: dict[str, Any], field: str
+) -> None:
+    route = respx_mock.post(f"{BASE}/managed-cases").respond(200)
     with pytest.raises(RequestValidationError) as raised:
         client.create_managed_case(body)
     assert field in raised.value.field_errors, raised.value.field_errors
@@ -116,9 +118,11 @@ def test_request_examples_of_the_spec_parse(openapi_spec: dict[str, Any]) -> Non
         (lambda c: c.create_managed_case(create_request(), idempotency_key="k" * 256), "Idempotency-Key"),
     ],
 )
-@respx.mock(assert_all_called=False)
-def test_other_operations_refuse_bad_input(client: DebituraClient, call: Any, field: str) -> None:
-    route = respx.route().respond(200)
+@pytest.mark.respx(assert_all_called=False)
+def test_other_operations_refuse_bad_input(
+    client: DebituraClient, respx_mock: respx.MockRouter, call: Any, field: str
+) -> None:
+    route = respx_mock.route().respond(200)
     with pytest.raises(RequestValidationError) as raised:
         call(client)
     assert field in raised.value.field_errors, raised.value.field_errors
