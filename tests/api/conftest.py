@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -16,11 +19,24 @@ KEY = "unit-test-key-5f2c9a"
 def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """Every sleep the retry loop asks for (sync and async), without waiting."""
     recorded: list[float] = []
+    test_thread = threading.current_thread()
+    real_sleep, real_async_sleep = time.sleep, asyncio.sleep
+
+    # time.sleep and asyncio.sleep are patched process-wide: other threads (a sandbox server still
+    # running for later tests) keep sleeping for real and are not recorded.
+    def fake_sleep(seconds: float) -> None:
+        if threading.current_thread() is test_thread:
+            recorded.append(seconds)
+        else:
+            real_sleep(seconds)
 
     async def fake_async_sleep(seconds: float) -> None:
-        recorded.append(seconds)
+        if threading.current_thread() is test_thread:
+            recorded.append(seconds)
+        else:
+            await real_async_sleep(seconds)
 
-    monkeypatch.setattr("debitura_provider.api.client.time.sleep", recorded.append)
+    monkeypatch.setattr("debitura_provider.api.client.time.sleep", fake_sleep)
     monkeypatch.setattr("debitura_provider.api.client.asyncio.sleep", fake_async_sleep)
     return recorded
 
