@@ -15,6 +15,12 @@ BASE = "https://api.test.invalid"
 KEY = "unit-test-key-5f2c9a"
 
 
+@pytest.fixture(autouse=True)
+def fresh_rate_budgets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Budgets are per key and process; a 429 in one test must not hold the next test's requests."""
+    monkeypatch.setattr("debitura_provider.api.ratelimit._BUDGETS", {})
+
+
 @pytest.fixture
 def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """Every sleep the retry loop asks for (sync and async), without waiting."""
