@@ -70,12 +70,25 @@ def us_state(value: str) -> str:
     return str(found.code).split("-", 1)[1]
 
 
+MAX_AMOUNT = 79228162514264337593543950335.0
+"""The largest amount Debitura can store (.NET ``decimal.MaxValue``); the API refuses larger ones with a 400."""
+
+
 def positive_amount(value: float) -> float:
-    """A money amount: finite and greater than zero."""
+    """A money amount: finite, greater than zero, and small enough for Debitura's money type."""
     if not math.isfinite(value):
         raise ValueError("must be a finite number")
     if value <= 0:
         raise ValueError("must be greater than zero")
+    if value > MAX_AMOUNT:
+        raise ValueError(f"must be at most {MAX_AMOUNT:.6g}, the largest amount Debitura stores")
+    return value
+
+
+def not_a_boolean(value: Any) -> Any:
+    """Refuse true/false where a number belongs: pydantic would read ``true`` as an amount of 1."""
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not true or false")
     return value
 
 

@@ -6,13 +6,13 @@ import datetime as dt
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import BeforeValidator, Field, ValidationInfo, field_validator, model_validator
 
 from debitura_provider.api import validation
 from debitura_provider.api.models._base import ApiModel, RequestModel, UtcDateTime, WireDate
 from debitura_provider.api.models.enums import DebtorType, Lifecycle
 
-Amount = Annotated[float, Field(allow_inf_nan=False)]
+Amount = Annotated[float, BeforeValidator(validation.not_a_boolean), Field(allow_inf_nan=False)]
 
 
 class Debtor(RequestModel):
