@@ -29,6 +29,7 @@ from debitura_provider.api.endpoints import CaseFilters
 from debitura_provider.api.errors import (
     ApiError,
     ConfigurationError,
+    DebituraError,
     RateLimitError,
     ServerError,
     TransportError,
@@ -130,8 +131,18 @@ class _ClientCore:
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.base_url!r})"
 
-    def _headers(self, call: Call[Any]) -> dict[str, str]:
-        return {"Idempotency-Key": call.idempotency_key} if call.idempotency_key else {}
+    def _request_args(self, call: Call[Any]) -> dict[str, Any]:
+        """What ``httpx``'s ``request`` takes besides method and path.
+
+        ``params`` is None rather than empty: given any params, even none, httpx parses the URL again.
+        """
+        return {
+            "params": call.params or None,
+            "json": call.json,
+            "files": call.files,
+            "data": call.data,
+            "headers": {"Idempotency-Key": call.idempotency_key} if call.idempotency_key else {},
+        }
 
     def _finish(self, call: Call[T], response: httpx.Response) -> T:
         if response.is_success:
@@ -311,9 +322,23 @@ class DebituraClient(_ClientCore, _Operations):
         self._http = httpx.Client(transport=transport, **self._client_kwargs)
 
     def send(self, call: Call[T]) -> T:
-        """Send one call with the rate budget and retry policy applied."""
+        """Send one call with the rate budget and retry policy applied.
+
+        The first try goes out bare: the retry machinery costs more than a local request and
+        makes garbage for the cycle collector, so it is only built once a try has failed.
+        """
+        try:
+            return self._attempt(call)
+        except DebituraError as exc:
+            failed = [exc]
+
+        def attempt(call: Call[T]) -> T:
+            if failed:  # the retry policy judges the first try as if it had made it
+                raise failed.pop()
+            return self._attempt(call)
+
         retrying = tenacity.Retrying(sleep=time.sleep, **self._retrying_kwargs(call))
-        result: T = retrying(self._attempt, call)
+        result: T = retrying(attempt, call)
         return result
 
     def _attempt(self, call: Call[T]) -> T:
@@ -321,10 +346,7 @@ class DebituraClient(_ClientCore, _Operations):
         if delay > 0:
             time.sleep(delay)
         try:
-            response = self._http.request(
-                call.method, call.path, params=call.params, json=call.json, files=call.files,
-                data=call.data, headers=self._headers(call),
-            )
+            response = self._http.request(call.method, call.path, **self._request_args(call))
         except httpx.TransportError as exc:
             raise TransportError(call.method, call.path, exc) from exc
         return self._finish(call, response)
@@ -378,9 +400,19 @@ class AsyncDebituraClient(_ClientCore, _Operations):
         self._http = httpx.AsyncClient(transport=transport, limits=limits, **self._client_kwargs)
 
     async def send(self, call: Call[T]) -> T:
-        """Send one call with the rate budget and retry policy applied."""
+        """Send one call with the rate budget and retry policy applied (first try bare, as in the sync client)."""
+        try:
+            return await self._attempt(call)
+        except DebituraError as exc:
+            failed = [exc]
+
+        async def attempt(call: Call[T]) -> T:
+            if failed:
+                raise failed.pop()
+            return await self._attempt(call)
+
         retrying = tenacity.AsyncRetrying(sleep=asyncio.sleep, **self._retrying_kwargs(call))
-        result: T = await retrying(self._attempt, call)
+        result: T = await retrying(attempt, call)
         return result
 
     async def _attempt(self, call: Call[T]) -> T:
@@ -388,10 +420,7 @@ class AsyncDebituraClient(_ClientCore, _Operations):
         if delay > 0:
             await asyncio.sleep(delay)
         try:
-            response = await self._http.request(
-                call.method, call.path, params=call.params, json=call.json, files=call.files,
-                data=call.data, headers=self._headers(call),
-            )
+            response = await self._http.request(call.method, call.path, **self._request_args(call))
         except httpx.TransportError as exc:
             raise TransportError(call.method, call.path, exc) from exc
         return self._finish(call, response)
