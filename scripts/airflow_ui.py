@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from local_airflow import REPO, airflow, connection_env, connections, run_main, seed_crm, use_home
+from local_airflow import BIN, REPO, airflow, connection_env, connections, run_main, seed_crm, use_home
 
 HOME = REPO / ".airflow" / "standalone"
 SANDBOX_PORT = int(os.environ.get("SANDBOX_PORT", "8642"))
@@ -35,6 +35,8 @@ SANDBOX_SPEED = 3600.0
 """One sandbox hour per second: partners' work is visible while you watch, not all over at once."""
 PASSWORD_FILE = HOME / "simple_auth_manager_passwords.json.generated"
 """Where Airflow 3's simple auth manager stores the generated admin password."""
+WEBHOOK_CONN_ID = "debitura_webhooks"
+"""The DB connection holding the webhook secret (``debitura_default`` comes from an env variable)."""
 
 
 COMPONENTS = """
@@ -91,6 +93,7 @@ def running_airflow(
         "AIRFLOW__API__PORT": str(port),
         "AIRFLOW__API__BASE_URL": url,
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{url}/execution/",  # where task processes report
+        "AIRFLOW__DEBITURA__WEBHOOK_CONN_ID": WEBHOOK_CONN_ID,
         **(extra_env or {}),
     }
     os.environ.update(env)
@@ -108,6 +111,7 @@ def running_airflow(
         print("Preparing the metadata database and the connections ...")
         airflow(["db", "migrate"], env, log)
         _store_connections(conns, env, log, home)
+        _subscribe_webhooks(url, env, log)
         seed_crm()
         leader = subprocess.Popen(
             ["bash", "-c", COMPONENTS], env=dict(os.environ), start_new_session=True, stdout=output, stderr=output
@@ -144,6 +148,21 @@ def _store_connections(conns: dict[str, dict[str, Any]], env: dict[str, str], lo
         airflow(["connections", "import", "--overwrite", str(path)], env, log)
     finally:
         path.unlink()
+
+
+def _subscribe_webhooks(airflow_url: str, env: dict[str, str], log: Path) -> None:
+    """Have the sandbox deliver test-case events to the receiver in Airflow's API server.
+
+    The secret goes straight into the ``debitura_webhooks`` connection; a restart re-keys the
+    subscription kept in the sandbox state instead of adding a second one.
+    """
+    command = [
+        str(BIN / "debitura-webhooks"), "create", "--test-mode", "--rekey-if-exists",
+        "--url", f"{airflow_url}/debitura/webhooks", "--secret-conn-id", WEBHOOK_CONN_ID,
+    ]
+    with log.open("ab") as out:
+        subprocess.run(command, env={**os.environ, **env}, stdout=out, stderr=out, check=True)
+    print("Webhooks: the sandbox delivers test-case events to the receiver in Airflow's API server.")
 
 
 def _print_login(running: LocalAirflow) -> None:
