@@ -341,8 +341,11 @@ class ReferInvoicesOperator(_DebituraOperator):
 
 
 def _as_utc(value: str | datetime | date | None, name: str) -> datetime | None:
-    """A templated point in time; naive values and plain dates are read as UTC."""
-    if value is None or value == "":
+    """A templated point in time; naive values and plain dates are read as UTC.
+
+    ``"None"`` counts as no value: it is what ``{{ ... }}`` renders for None without native rendering.
+    """
+    if value is None or (isinstance(value, str) and value.strip() in ("", "None")):
         return None
     if isinstance(value, str):
         try:

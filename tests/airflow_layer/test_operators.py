@@ -14,6 +14,7 @@ from debitura_provider.api import DebituraClient
 from debitura_provider.api.referral import CLOCK_TOLERANCE
 from debitura_provider.operators.managed_cases import (
     CreateManagedCaseOperator,
+    FetchTimelineOperator,
     RecordTestPaymentOperator,
     ReferInvoicesOperator,
 )
@@ -70,6 +71,21 @@ def test_timeline_all_or_only_after_a_time(run_dag: Any, sandbox_client: Debitur
     assert [i["title"] for i in everything.xcom("timeline")] == [i.title for i in items]
     assert [i["title"] for i in after.xcom("timeline")] == [i.title for i in items[2:]]
     assert after.xcom("timeline")[-1]["type"] == "PaymentRegistered"
+
+
+def test_since_as_a_template_renders_it(sandbox_client: DebituraClient, case_tag: str) -> None:
+    case_id = test_case(sandbox_client, case_tag)
+    count = len(sandbox_client.get_managed_case_timeline(case_id).items)
+
+    def items(since: Any) -> list[dict[str, Any]]:
+        operator = FetchTimelineOperator(task_id="timeline", case_id=case_id, since=since)
+        result: list[dict[str, Any]] = operator.execute({"ti": PushedXCom()})  # type: ignore[arg-type]
+        return result
+
+    assert len(items("None")) == len(items("")) == len(items(dt.date(2000, 1, 1))) == count
+    assert items("2999-01-01T00:00:00Z") == []
+    with pytest.raises(AirflowFailException, match="since: 'last week' is not an ISO date"):
+        items("last week")
 
 
 @pytest.mark.parametrize("dag_id", ["test_record_payment", "test_record_payment_crash"])
