@@ -13,7 +13,9 @@ fetched and compared with the known payment ids (empty by default: any payment c
 one made between the case's creation and the first poll). Afterwards payments are fetched
 whenever ``paid_off``, the remainder or the lifecycle changed. The state is only advanced after
 those payments were read, so a failed cycle is repeated, not skipped, and a trigger restarted
-from its serialized state re-evaluates from the same baseline.
+from its serialized state re-evaluates from the same baseline. What polling cannot see: a payment
+deleted and another of exactly the same amount recorded between two polls, or (for
+``lifecycle_changed``) a lifecycle that changed and changed back between two polls.
 """
 
 from __future__ import annotations
