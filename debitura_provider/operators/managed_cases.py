@@ -10,6 +10,8 @@ no key for, is guarded through the task's ``task_state_store``.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -263,9 +265,12 @@ class ReferInvoicesOperator(_DebituraOperator):
     referred by an earlier run (the body-derived ``Idempotency-Key`` replays it).
 
     When records end ``failed`` (outages that outlived the client's retries), the outcomes are
-    pushed to XCom under ``outcomes`` and the task fails: retryable if any failure is, so that a
-    task retry sends everything again, which is safe: created cases come back with the same ids.
-    On success the outcomes are the return value.
+    pushed to XCom under ``outcomes`` and the task fails: retryable if any failure is. A retry sends
+    only the records that failed; the others keep the outcome an earlier try gave them (kept in the
+    task instance's ``task_state_store``). Resending everything would be safe (created cases come
+    back with the same ids) but, under a flaky network, would put every record at risk again on
+    every try, and a large batch would never come through whole. On success the outcomes are the
+    return value.
 
     :param records: the extract (templated; an XComArg works).
     :param record_key: the field holding each record's own key; removed before sending.
@@ -275,6 +280,8 @@ class ReferInvoicesOperator(_DebituraOperator):
 
     template_fields: Sequence[str] = ("records", "tag")
     template_fields_renderers = {"records": "json"}
+
+    SETTLED_KEY = "debitura_referral_settled"
 
     def __init__(
         self,
@@ -302,7 +309,18 @@ class ReferInvoicesOperator(_DebituraOperator):
             raise AirflowFailException(f"records must be a list of mappings, got {type(records).__name__}")
         hook = self.hook
         self._call("Reading the Debitura connection", lambda: hook.settings)
-        outcomes = [o.to_json() for o in asyncio.run(self._refer(hook, records))]
+        store = context.get("task_state_store")
+        fingerprints = [self._fingerprint(record) for record in records]
+        settled = _read_settled(store, self.SETTLED_KEY, fingerprints)
+        pending = [i for i in range(len(records)) if i not in settled]
+        if settled:
+            self.log.info("An earlier try settled %d of %d record(s); sending the other %d",
+                          len(settled), len(records), len(pending))
+        outcomes: list[dict[str, Any]] = [settled.get(i, {}) for i in range(len(records))]
+        if pending:
+            fresh = asyncio.run(self._refer(hook, [records[i] for i in pending]))
+            for index, outcome in zip(pending, fresh, strict=True):
+                outcomes[index] = outcome.to_json()
         counts = Counter(o["status"] for o in outcomes)
         self.log.info(
             "Referred %d record(s): %s",
@@ -314,6 +332,9 @@ class ReferInvoicesOperator(_DebituraOperator):
                 self.log.warning("Record %s %s: %s", outcome["recordKey"], outcome["status"], outcome["reason"])
         failed = [o for o in outcomes if o["status"] == Status.FAILED.value]
         if failed:
+            if store is not None:
+                done = {i: (fingerprints[i], o) for i, o in enumerate(outcomes) if o["status"] != Status.FAILED.value}
+                _write_settled(store, self.SETTLED_KEY, done)
             context["ti"].xcom_push(key=OUTCOMES_XCOM_KEY, value=outcomes)
             retryable = any(o["retryable"] for o in failed)
             message = (
@@ -322,7 +343,14 @@ class ReferInvoicesOperator(_DebituraOperator):
                 f"outcomes are in XCom '{OUTCOMES_XCOM_KEY}'. First: {failed[0]['reason']}"
             )
             raise AirflowException(message) if retryable else AirflowFailException(message)
+        if settled:
+            _forget_settled(store, self.SETTLED_KEY)
         return outcomes
+
+    def _fingerprint(self, record: Any) -> str:
+        """Identifies a record as this task sends it, so a retry reuses an outcome only for the same record."""
+        sent = [record, self.record_key, self.is_test, self.tag]
+        return hashlib.sha256(json.dumps(sent, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
     async def _refer(self, hook: DebituraHook, records: Sequence[Any]) -> list[Any]:
         overrides: dict[str, Any] = {}
@@ -338,6 +366,37 @@ class ReferInvoicesOperator(_DebituraOperator):
                 max_concurrency=self.max_concurrency,
                 overrides=overrides,
             )
+
+
+SETTLED_PER_ENTRY = 200
+"""Outcomes per ``task_state_store`` entry: each entry stays under the 64 KB Airflow advises per value."""
+
+
+def _read_settled(store: Any, key: str, fingerprints: Sequence[str]) -> dict[int, dict[str, Any]]:
+    """Outcomes an earlier try of this task instance settled, by position, for records still the same."""
+    count = store.get(key) if store is not None else None
+    settled: dict[int, dict[str, Any]] = {}
+    for n in range(count if isinstance(count, int) else 0):
+        for index, (fingerprint, outcome) in (store.get(f"{key}.{n}") or {}).items():
+            position = int(index)
+            if position < len(fingerprints) and fingerprints[position] == fingerprint:
+                settled[position] = outcome
+    return settled
+
+
+def _write_settled(store: Any, key: str, settled: Mapping[int, tuple[str, dict[str, Any]]]) -> None:
+    items = sorted(settled.items())
+    chunks = [items[start : start + SETTLED_PER_ENTRY] for start in range(0, len(items), SETTLED_PER_ENTRY)]
+    for n, chunk in enumerate(chunks):
+        store.set(f"{key}.{n}", {str(index): [fingerprint, outcome] for index, (fingerprint, outcome) in chunk})
+    store.set(key, len(chunks))  # last: a try that dies while writing leaves the earlier, smaller set readable
+
+
+def _forget_settled(store: Any, key: str) -> None:
+    count = store.get(key)
+    store.delete(key)
+    for n in range(count if isinstance(count, int) else 0):
+        store.delete(f"{key}.{n}")
 
 
 def _as_utc(value: str | datetime | date | None, name: str) -> datetime | None:
