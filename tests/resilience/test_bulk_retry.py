@@ -4,7 +4,6 @@ so a batch under a flaky network comes through whole, with the first try's cases
 from __future__ import annotations
 
 import itertools
-import json
 from typing import Any
 
 import pytest
@@ -12,42 +11,18 @@ from airflow.sdk.exceptions import AirflowException
 
 from debitura_provider.operators.managed_cases import ReferInvoicesOperator
 from debitura_provider.sandbox.faults import FaultSpec
-from tests.fixtures.resilience import RequestLog, point_debitura
+from tests.fixtures.resilience import RequestLog, StateStore, TaskInstance, point_debitura
 from tests.fixtures.sandbox import SandboxFactory
 from tests.sandbox.helpers import case_body
 
 pytestmark = pytest.mark.resilience
 
 
-class Store:
-    """The part of a task instance's ``task_state_store`` the operator uses, kept as JSON like Airflow's."""
-
-    def __init__(self) -> None:
-        self.values: dict[str, str] = {}
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return json.loads(self.values[key]) if key in self.values else default
-
-    def set(self, key: str, value: Any) -> None:
-        self.values[key] = json.dumps(value)
-
-    def delete(self, key: str) -> None:
-        self.values.pop(key, None)
-
-
-class TaskInstance:
-    def __init__(self) -> None:
-        self.pushed: dict[str, Any] = {}
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        self.pushed[key] = value
-
-
 def test_a_retry_sends_only_the_records_that_failed(sandbox_factory: SandboxFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     records = [{**case_body(isTest=False), "record_id": f"R{n}"} for n in range(40)]
     records.append({**records[0], "record_id": "R-again"})  # an in-batch duplicate stays rejected
     log = RequestLog()
-    store = Store()
+    store = StateStore()
     operator = ReferInvoicesOperator(task_id="refer", records=records, max_concurrency=4)
     with sandbox_factory(faults=FaultSpec.parse("error=0.5", attempts_faulted=4), edge_middleware=(log.middleware,)) as server:
         point_debitura(monkeypatch, server, max_attempts=1)
