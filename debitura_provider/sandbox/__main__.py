@@ -70,7 +70,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     signal.signal(signal.SIGTERM, _exit_quietly)
     print(f"Debitura sandbox on {server.base_url}  (portal {server.portal_url})", flush=True)
-    print(f"Managing partner API key: {server.api_key}  (send it as the XApiKey header)", flush=True)
+    # A key of your own choosing stays out of the output (and so out of any log collecting it).
+    shown = server.api_key if args.api_key == DEFAULT_API_KEY else "the one given with --api-key (not shown)"
+    print(f"Managing partner API key: {shown}  (send it as the XApiKey header)", flush=True)
     if config.faults:
         print(f"Injecting faults: {config.faults} (seed {config.seed})", flush=True)
     for name, key in server.partner_keys.items():
