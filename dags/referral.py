@@ -20,6 +20,7 @@ be referred (retryable errors) or a step failed; a later run retries the records
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Iterable
 from typing import Any
 
@@ -37,6 +38,8 @@ from debitura_provider.api.watching import CENT, index_pages, list_calls, paid_o
 from debitura_provider.hooks.debitura import DebituraHook
 from debitura_provider.operators.managed_cases import FetchTimelineOperator, ReferInvoicesOperator
 from debitura_provider.sensors.managed_cases import ManagedCaseSensor
+
+log = logging.getLogger(__name__)
 
 WAIT_TIMEOUT = dt.timedelta(hours=6)
 """How long a run waits for the first payment before writing the ledger without one."""
@@ -164,7 +167,7 @@ def debitura_referral() -> None:
         batch_ids = ti.xcom_pull(task_ids="resolve_batches") or []
         with transaction(CRM_CONN_ID) as connection:
             path = write_run_report(connection, batch_ids, run_id, case_url=DebituraHook().portal_case_url)
-        print(f"Referral report: {path.as_uri()}")
+        log.info("Referral report: %s", path.as_uri())  # logged, not printed: stdout lines can land after "Done"
         return str(path)
 
     report = write_report()

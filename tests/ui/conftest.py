@@ -100,11 +100,21 @@ def browser_context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
             headless=True,
             viewport={"width": 1400, "height": 900},
         )
-        context.set_default_timeout(30_000)
+        context.set_default_timeout(90_000)  # generous: CI machines are small and the UI is a large bundle
         try:
             yield context
         finally:
             context.close()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
+    """A failed test's report shows what its page showed, so that a CI log explains the failure."""
+    report = yield
+    page = getattr(item, "funcargs", {}).get("page")
+    if report.when == "call" and report.failed and page is not None:
+        report.sections.append(("the page at failure", f"{page.url}\n{page.inner_text('body')[:3000]}"))
+    return report
 
 
 @pytest.fixture

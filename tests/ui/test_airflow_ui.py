@@ -5,6 +5,7 @@ The screenshots taken here are the ones the docs show (``docs/images``).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import urllib.parse
@@ -25,9 +26,15 @@ CONNECTION = PROVIDER_INFO["connection-types"][0]
 REFERRAL = "debitura_referral"
 
 
-def screenshot(page: Any, name: str, **kwargs: Any) -> None:
+def screenshot(target: Any, name: str, **kwargs: Any) -> None:
+    """Save a picture for the docs, once the page's requests have settled (best effort: the UI may poll)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    page = getattr(target, "page", target)  # a locator knows its page
+    with contextlib.suppress(PlaywrightTimeout):
+        page.wait_for_load_state("networkidle", timeout=10_000)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / name), **kwargs)
+    target.screenshot(path=str(SCREENSHOTS / name), **kwargs)
 
 
 def quote(value: str) -> str:
