@@ -50,5 +50,14 @@ airflow: $(STAMP)
 sandbox: $(STAMP)
 	$(BIN)/debitura-sandbox
 
+# Figures of the README's performance section, each beside its anchor: prints a table, writes bench/results.json.
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
+
+# The referral DAG in a loop against a sandbox failing one request in five (not in CI): make soak MINUTES=10
+MINUTES ?= 5
+soak: $(STAMP)
+	$(BIN)/python scripts/soak.py --minutes $(MINUTES)
+
 clean:
 	rm -rf $(VENV) .airflow build *.egg-info

@@ -19,6 +19,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from debitura_provider.api import endpoints
+from debitura_provider.api._call import Call
 from debitura_provider.api.client import AsyncDebituraClient
 from debitura_provider.api.errors import (
     ApiError,
@@ -78,11 +80,12 @@ class Outcome:
 
 @dataclass(frozen=True)
 class Referral:
-    """A record that passed validation, ready to send."""
+    """A record that passed validation, with the request built once (body and Idempotency-Key)."""
 
     index: int
     record_key: Any
     request: CreateManagedCaseRequest
+    call: Call[Case]
 
 
 def prepare(
@@ -115,7 +118,8 @@ def prepare(
             errors = field_errors_of(exc)
             rejected[index] = Outcome(key, Status.REJECTED, reason=_describe(errors), field_errors=errors)
             continue
-        canonical = json.dumps(request.to_wire(), sort_keys=True)
+        call = endpoints.create_managed_case(request)
+        canonical = call.idempotency_key or ""  # derived from the canonical body: equal bodies, equal keys
         identity = json.dumps(key)
         duplicate_of = first_by_key.get(identity) if key is not None else None
         if duplicate_of is None:
@@ -126,7 +130,7 @@ def prepare(
         if key is not None:
             first_by_key[identity] = shown
         first_by_body[canonical] = shown
-        sendable.append(Referral(index, key, request))
+        sendable.append(Referral(index, key, request, call))
     return sendable, rejected
 
 
@@ -174,7 +178,7 @@ async def _create(
     key = referral.record_key
     sent_at = clock()
     try:
-        case = await client.create_managed_case(referral.request)
+        case = await client.send(referral.call)
     except BadRequestError as exc:
         return Outcome(key, Status.REJECTED, reason=_api_reason(exc), field_errors=exc.field_errors or None), False
     except BusinessRuleError as exc:
