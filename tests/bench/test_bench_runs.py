@@ -42,6 +42,7 @@ def test_quick_bench_measures_every_figure_and_stops_its_sandboxes(
     for n in run.QUICK.watch_sizes:
         requests = by_name["watch_requests_per_cycle", n]
         assert requests["value"] == math.ceil(n / 100), "N triggers share ceil(N/100) list requests"
+        assert requests["one_sensor_requests_per_cycle"] == math.ceil(n / 100), "so does one sensor's poke"
         assert requests["payment_reads"] == requests["paid_cases"], "payments are read only where money moved"
         assert requests["anchor"]["value"] == n, "the naive way sends one GET per case"
         detection = by_name["watch_payment_detection_seconds", n]
