@@ -125,12 +125,27 @@ def sandbox_flags_table() -> str:
     return table(("Flag", "Default", "What it does"), rows)
 
 
+def bench_results_table() -> str:
+    """The committed ``make bench`` run (``bench/results.json``), as ``make bench`` prints it."""
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    bench = Path(__file__).resolve().parents[2] / "bench"
+    spec = importlib.util.spec_from_file_location("bench_report", bench / "report.py")
+    assert spec is not None and spec.loader is not None
+    report = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(report)  # bench/ is not installed; its report module needs only the stdlib
+    return str(report.table(json.loads((bench / "results.json").read_text())))
+
+
 GENERATORS: dict[str, Callable[[], str]] = {
     "lifecycle": lifecycle_table,
     "close-codes": close_code_table,
     "connection-fields": connection_fields_table,
     "client-operations": client_operations_table,
     "sandbox-flags": sandbox_flags_table,
+    "bench-results": bench_results_table,
 }
 
 
