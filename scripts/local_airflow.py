@@ -6,13 +6,14 @@ anything imports ``airflow`` (or the DAG helpers in ``dags/agency_crm``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +78,27 @@ def airflow(args: list[str], env: dict[str, str], log: Path) -> None:
         done = subprocess.run([str(BIN / "airflow"), *args], env={**os.environ, **env}, stdout=out, stderr=out)
     if done.returncode != 0:
         raise RuntimeError(f"airflow {' '.join(args)} failed (exit {done.returncode}):\n{tail(log)}")
+
+
+@contextlib.contextmanager
+def output_into(log: Path) -> Iterator[None]:
+    """Point file descriptors 1 and 2 at ``log`` (appending): whatever writes to them lands there, the
+    handlers Airflow set up on ``sys.stdout`` at import included. For ``dag.test()`` runs in this process."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with log.open("ab") as out:
+        os.dup2(out.fileno(), 1)
+        os.dup2(out.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
 
 
 def tail(log: Path, lines: int = 40) -> str:

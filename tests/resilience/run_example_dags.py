@@ -14,35 +14,13 @@ refuses), into ``logs/refused.log``. Prints ``<name> <state>`` per run.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent.parent
 for folder in (REPO / "dags", REPO / "scripts"):
     sys.path.insert(0, str(folder))
-
-
-@contextlib.contextmanager
-def output_into(log: Path) -> Iterator[None]:
-    """Point file descriptors 1 and 2 at ``log``: whatever writes to them, handlers made earlier included."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = os.dup(1), os.dup(2)
-    with log.open("ab") as out:
-        os.dup2(out.fileno(), 1)
-        os.dup2(out.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            os.close(saved[0])
-            os.close(saved[1])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,10 +33,11 @@ def main(argv: list[str] | None = None) -> int:
     runs = [(dag_id, dag_id, None) for dag_id in args.dag_ids]
     if refused:
         runs.append(("refused", "debitura_referral", refused))
+    from local_airflow import DAGS, output_into, seed_crm
+
     with output_into(logs / "setup.log"):
         from airflow.dag_processing.dagbag import DagBag
         from airflow.utils import db
-        from local_airflow import DAGS, seed_crm
 
         db.resetdb()
         seed_crm()

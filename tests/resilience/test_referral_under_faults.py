@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 from local_airflow import connection_env, connections
+from soak import NO_PARTNER, synthetic_record
 
 from debitura_provider.api import UNLIMITED, DebituraClient, DebituraError
 from debitura_provider.sandbox import SandboxServer
@@ -38,33 +39,6 @@ outlive the client's retries and the task's own retries have work to do."""
 FAULT_DELAY = 2.0
 RECORDS = 1000
 BATCH = "resilience-1000"
-NO_PARTNER = ("JP", "MX")
-JURISDICTIONS = [("DE", None), ("DK", None), ("SE", None), ("GB", None), ("FR", None), ("NL", None),
-                 ("US", "CA"), ("US", "NY"), ("AU", None), ("CA", None)]
-
-
-def generated(n: int) -> dict[str, Any]:
-    """A valid CRM record; one in a hundred has a debtor where no partner collects."""
-    country, state = (NO_PARTNER[n % 2], None) if n % 100 == 99 else JURISDICTIONS[n % len(JURISDICTIONS)]
-    issued = dt.date(2025, 1, 1) + dt.timedelta(days=n % 300)
-    debtor: dict[str, Any] = {"type": "Company", "name": f"Debtor {n} Ltd", "contactPerson": f"Contact {n}",
-                              "countryAlpha2": country} if n % 2 else {"type": "Person", "name": f"Person {n}",
-                                                                        "countryAlpha2": country}
-    if state:
-        debtor["stateAlpha2"] = state
-    return {
-        "record_id": f"RES-{n:04d}",
-        "creditorCompanyName": f"Client {n % 17} A/S",
-        "creditorCountryAlpha2": "DK",
-        "currencyCode": ("EUR", "USD", "GBP", "DKK")[n % 4],
-        "amountToRecover": round(100 + n * 7.31, 2),
-        "date": issued.isoformat(),
-        "dueDate": (issued + dt.timedelta(days=30)).isoformat(),
-        "creditorReference": f"RES-{n:04d}",
-        "debtor": debtor,
-    }
-
-
 @dataclass
 class Expected:
     records: list[dict[str, Any]]
@@ -76,7 +50,7 @@ def batch() -> Expected:
     """The corpus's records (all but those a CRM table cannot hold: a list, a key used twice), then generated ones."""
     entries = [e for e in corpus() if isinstance(e["record"], dict) and "recordKey" not in e]
     records = as_crm_records(entries)
-    made = [generated(n) for n in range(RECORDS - len(records))]
+    made = [synthetic_record(n, "RES") for n in range(RECORDS - len(records))]
     invalid = {e["id"] for e in entries if e["expect"] in ("invalid", "duplicate")}
     no_partner = {e["id"] for e in entries if e["expect"] == "api_rejected"}
     no_partner |= {r["record_id"] for r in made if r["debtor"]["countryAlpha2"] in NO_PARTNER}
@@ -169,8 +143,13 @@ def run(airflow_dags: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) 
             ledger = {r["record_key"]: r for r in rows(connection, "SELECT * FROM referral_ledger")}
             rejections = rows(connection, "SELECT * FROM rejections")
         plan = server.app.state.faults
-        yield Run(expected, dag_run, ledger, rejections, list(server.sandbox.store.cases.values()),
-                  duplicates(server), Counter(plan.counts), plan.requests, collector.paid)
+        done = Run(expected, dag_run, ledger, rejections, list(server.sandbox.store.cases.values()),
+                   duplicates(server), Counter(plan.counts), plan.requests, collector.paid)
+    print(f"\n{RECORDS} records: {dict(Counter(row['status'] for row in ledger.values()))}; "  # the figures, for -s
+          f"{sum(done.faults.values())} faults in {done.requests} requests {dict(done.faults)}; "
+          f"refer_invoices tries: {dag_run.get_task_instance('refer_invoices').try_number}; "
+          f"duplicates: {len(done.duplicates)}; run {dag_run.state}")
+    yield done
 
 
 def test_the_faults_were_real(run: Run) -> None:

@@ -25,21 +25,16 @@ from debitura_provider.sandbox import SandboxServer
 from debitura_provider.sandbox.faults import FaultSpec
 from debitura_provider.sensors.managed_cases import ManagedCaseSensor
 from tests.airflow_layer.cases import invoice, test_case
+from tests.airflow_layer.test_trigger import first_event
 from tests.fixtures.resilience import RequestLog, StateStore, TaskInstance, point_debitura
 from tests.fixtures.sandbox import SandboxFactory, test_config
 
 pytestmark = pytest.mark.resilience
 
 
-async def first_event(classpath: str, kwargs: dict[str, Any]) -> dict[str, Any]:
-    """Run the stored trigger as a triggerer does and return its first event's payload."""
-    events = import_string(classpath)(**kwargs).run()
-    try:
-        event = await anext(events)
-    finally:
-        await events.aclose()
-    payload: dict[str, Any] = event.payload
-    return payload
+def stored_trigger(classpath: str, kwargs: dict[str, Any]) -> Any:
+    """The trigger as a triggerer builds it from its DB row."""
+    return import_string(classpath)(**kwargs)
 
 
 async def test_a_deferred_sensor_reports_a_payment_made_while_triggerer_and_sandbox_were_down(
@@ -59,7 +54,7 @@ async def test_a_deferred_sensor_reports_a_payment_made_while_triggerer_and_sand
             sensor.execute(context)  # type: ignore[arg-type]  # first look: no payment yet, so it defers
         classpath, kwargs = json.loads(json.dumps(deferred.value.trigger.serialize()))  # the triggerer's DB row
 
-        triggerer = asyncio.ensure_future(first_event(classpath, kwargs))
+        triggerer = asyncio.ensure_future(first_event(stored_trigger(classpath, kwargs)))
         polled = len(log.bodies("GET", "/managed-cases"))
         while len(log.bodies("GET", "/managed-cases")) < polled + 3:  # the trigger is watching
             await asyncio.sleep(0.02)
@@ -74,7 +69,7 @@ async def test_a_deferred_sensor_reports_a_payment_made_while_triggerer_and_sand
             assert client.get_managed_case(case_id).id is not None  # the case came back from disk
             paid = client.record_test_payment(case_id, {"date": dt.date.today().isoformat(), "paymentAmount": 25})
         # A new triggerer process: a new event loop picks the stored trigger up.
-        event = await asyncio.to_thread(asyncio.run, first_event(classpath, kwargs))
+        event = await asyncio.to_thread(lambda: asyncio.run(first_event(stored_trigger(classpath, kwargs))))
         result = sensor.execute_complete(context, event)  # type: ignore[arg-type]
 
     assert result["satisfied"] == [case_id]
