@@ -91,7 +91,9 @@ def table(results: dict[str, Any]) -> str:
         f"{results['command']}, {results['date']}: {conditions['cpu_cores']} cores ({conditions['cpu_model']}), "
         f"load average {conditions['load_average_before'][0]:.1f} before, Python {conditions['python']}, "
         f"httpx {conditions['httpx']}; {results['duration_seconds']:.0f} s. "
-        f"Targets met: {'yes' if results['targets_met'] else 'NO'}."
+        + {True: "Targets met: yes.", False: "Targets met: NO.", None: "Targets not judged (quick run)."}[
+            results["targets_met"]
+        ]
     )
     return "\n".join(lines)
 

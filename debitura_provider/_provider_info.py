@@ -32,7 +32,8 @@ PROVIDER_INFO: dict[str, Any] = {
                 },
                 "max_attempts": {
                     "label": "Attempts per request",
-                    "description": "Tries for connect errors, timeouts, 5xx and 429 (POSTs only with an idempotency key).",
+                    "description": "Tries for connect errors, timeouts and 5xx (POSTs only with an idempotency key); "
+                    "a 429 waits its retryAfter without using a try.",
                     "schema": {"type": ["integer", "null"], "minimum": 1, "maximum": 20, "default": 5},
                 },
                 "verify_tls": {
