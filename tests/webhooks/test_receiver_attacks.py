@@ -21,7 +21,7 @@ import pytest
 from debitura_provider.api.webhooks import sign
 from tests.fixtures.webhooks import Receiver, new_secret, wait_for_asset_events
 
-pytestmark = pytest.mark.airflow
+pytestmark = [pytest.mark.airflow, pytest.mark.resilience]  # issue 7, part 5
 
 
 def envelope(event: str = "payment.created", event_id: str | None = None, **data: Any) -> bytes:
