@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -131,4 +132,8 @@ def test_the_server_reports_its_address_and_keys_and_stops_its_threads() -> None
             case = new_test_case(api)
         page = httpx.get(f"{server.portal_url}/cases/{case['id']}")
         assert page.status_code == 200 and case["reference"] in page.text
+    # AnyIO's idle worker threads are told to stop when the server's loop closes; give them a moment to exit.
+    deadline = time.monotonic() + 10
+    while not set(threading.enumerate()) <= before and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert set(threading.enumerate()) <= before
