@@ -32,7 +32,7 @@ import psutil
 from bench.report import figure
 from bench.server import SandboxProcess
 from debitura_provider.api import UNLIMITED, AsyncDebituraClient
-from debitura_provider.api.watching import CaseWatch, WatchSpec, WatchState, poll, run_sync, shared_poller
+from debitura_provider.api.watch import CaseWatch, WatchSpec, WatchState, poll, run_sync, shared_poller
 
 CONN_ID = "debitura_bench"
 PAID_PER_RUN = 5

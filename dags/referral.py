@@ -34,7 +34,6 @@ from airflow.sdk import Param, dag, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from debitura_provider.api.models import Case, Payment
-from debitura_provider.api.watching import CENT, index_pages, list_calls, paid_off
 from debitura_provider.hooks.debitura import DebituraHook
 from debitura_provider.operators.managed_cases import FetchTimelineOperator, ReferInvoicesOperator
 from debitura_provider.sensors.managed_cases import ManagedCaseSensor
@@ -193,8 +192,8 @@ def _current_state(case_ids: list[str]) -> tuple[dict[str, Case], dict[str, list
     if not case_ids:
         return {}, {}
     client = DebituraHook().get_client()
-    cases = index_pages(client.send(call) for call in list_calls(case_ids))
-    payments = {cid: client.get_managed_case_payments(cid) for cid, case in cases.items() if paid_off(case) > CENT}
+    cases = {str(case.id): case for case in client.get_managed_cases(case_ids)}
+    payments = {cid: client.get_managed_case_payments(cid) for cid, case in cases.items() if case.paid_off > 0.005}
     return cases, payments
 
 

@@ -1,5 +1,6 @@
 """Typed client for Debitura's Collection Partner API. No Airflow import anywhere below here."""
 
+from debitura_provider.api._call import Call
 from debitura_provider.api.client import (
     DEFAULT_BASE_URL,
     AsyncDebituraClient,
@@ -11,6 +12,7 @@ from debitura_provider.api.errors import (
     AuthenticationError,
     BadRequestError,
     BusinessRuleError,
+    CasesNotFound,
     ConfigurationError,
     ConflictError,
     DebituraError,
@@ -21,6 +23,7 @@ from debitura_provider.api.errors import (
     ServerError,
     TransportError,
 )
+from debitura_provider.api.models import to_wire
 from debitura_provider.api.ratelimit import DEBITURA_LIMITS, UNLIMITED, RateLimits
 
 __all__ = [
@@ -32,6 +35,8 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "BusinessRuleError",
+    "Call",
+    "CasesNotFound",
     "ConfigurationError",
     "ConflictError",
     "DebituraClient",
@@ -44,4 +49,5 @@ __all__ = [
     "RetryPolicy",
     "ServerError",
     "TransportError",
+    "to_wire",
 ]

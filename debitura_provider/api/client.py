@@ -12,7 +12,7 @@ import functools
 import logging
 import time
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
@@ -24,8 +24,8 @@ from typing_extensions import Unpack
 
 from debitura_provider import __version__
 from debitura_provider.api import endpoints
-from debitura_provider.api._call import Call
-from debitura_provider.api.endpoints import CaseFilters
+from debitura_provider.api._call import Call, uuid_arg
+from debitura_provider.api.endpoints import MAX_PAGE_SIZE, CaseFilters, CaseId
 from debitura_provider.api.errors import (
     ApiError,
     ConfigurationError,
@@ -297,6 +297,11 @@ def _is_last(result: CasePage) -> bool:
     return info.current_page >= info.total_pages or info.response_count < info.page_size or not result.cases
 
 
+def _in_order(ids: Iterable[CaseId], found: Mapping[str, Case]) -> list[Case]:
+    wanted = dict.fromkeys(str(uuid_arg(i, "Ids")) for i in ids)
+    return [found[cid] for cid in wanted if cid in found]
+
+
 class DebituraClient(_ClientCore, _Operations):
     """Blocking client. Use as a context manager, or call :meth:`close`.
 
@@ -350,6 +355,15 @@ class DebituraClient(_ClientCore, _Operations):
         except httpx.TransportError as exc:
             raise TransportError(call.method, call.path, exc) from exc
         return self._finish(call, response)
+
+    def get_managed_cases(self, ids: Iterable[CaseId], *, chunk_size: int = MAX_PAGE_SIZE) -> list[Case]:
+        """Many managed cases by id, in ``ceil(N / chunk_size)`` list requests, in the order of ``ids``.
+
+        An id this partner has no case for is left out of the result (compare the ids to find it).
+        """
+        ids = list(ids)
+        calls = endpoints.list_managed_cases_by_id(ids, chunk_size=chunk_size)
+        return _in_order(ids, endpoints.cases_by_id(self.send(call) for call in calls))
 
     def iter_managed_cases(self, **filters: Unpack[CaseFilters]) -> Iterator[Case]:
         """Every referred case matching the filters, page after page."""
@@ -424,6 +438,16 @@ class AsyncDebituraClient(_ClientCore, _Operations):
         except httpx.TransportError as exc:
             raise TransportError(call.method, call.path, exc) from exc
         return self._finish(call, response)
+
+    async def get_managed_cases(self, ids: Iterable[CaseId], *, chunk_size: int = MAX_PAGE_SIZE) -> list[Case]:
+        """Many managed cases by id, in ``ceil(N / chunk_size)`` concurrent list requests, in the order of ``ids``.
+
+        An id this partner has no case for is left out of the result (compare the ids to find it).
+        """
+        ids = list(ids)
+        calls = endpoints.list_managed_cases_by_id(ids, chunk_size=chunk_size)
+        pages = await asyncio.gather(*(self.send(call) for call in calls))
+        return _in_order(ids, endpoints.cases_by_id(pages))
 
     async def iter_managed_cases(self, **filters: Unpack[CaseFilters]) -> AsyncIterator[Case]:
         """Every referred case matching the filters, page after page."""

@@ -100,6 +100,25 @@ def list_managed_cases(*, page: int = 1, **filters: Unpack[CaseFilters]) -> Call
     return Call("GET", "/managed-cases", one(m.CasePage), params=params)
 
 
+def list_managed_cases_by_id(ids: Iterable[CaseId], *, chunk_size: int = MAX_PAGE_SIZE) -> list[Call[m.CasePage]]:
+    """The ``GET /managed-cases?Ids=...`` pages that cover ``ids``: ``ceil(N / chunk_size)`` requests.
+
+    Ids are checked and de-duplicated first; a smaller chunk keeps URLs short. No ids, no calls.
+    """
+    if not 1 <= chunk_size <= MAX_PAGE_SIZE:
+        raise RequestValidationError("list request", {"chunk_size": [f"must be 1 to {MAX_PAGE_SIZE}"]})
+    unique = list(dict.fromkeys(str(uuid_arg(i, "Ids")) for i in ids))
+    return [
+        list_managed_cases(ids=chunk, page_size=len(chunk))
+        for chunk in (unique[i : i + chunk_size] for i in range(0, len(unique), chunk_size))
+    ]
+
+
+def cases_by_id(pages: Iterable[m.CasePage]) -> dict[str, m.Case]:
+    """The cases of the pages from :func:`list_managed_cases_by_id`, keyed by their id."""
+    return {str(case.id): case for page in pages for case in page.cases}
+
+
 def get_managed_case(case_id: CaseId) -> Call[m.Case]:
     """A referred case by its id."""
     return Call("GET", f"/managed-cases/{uuid_arg(case_id, 'id')}", one(m.Case))

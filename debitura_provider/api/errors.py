@@ -51,6 +51,15 @@ def field_errors_of(error: ValidationError) -> FieldErrors:
     return errors
 
 
+class CasesNotFound(DebituraError):
+    """Watched cases that the list endpoint no longer returns (wrong id, another partner's, or deleted)."""
+
+    def __init__(self, case_ids: Sequence[str]) -> None:
+        self.case_ids = list(case_ids)
+        shown = ", ".join(self.case_ids[:10]) + (" ..." if len(self.case_ids) > 10 else "")
+        super().__init__(f"{len(self.case_ids)} watched case(s) not found among this partner's managed cases: {shown}")
+
+
 class TransportError(DebituraError):
     """Debitura could not be reached, or did not answer in time."""
 

@@ -32,7 +32,7 @@ from debitura_provider.api.models import (
     TestPaymentResponse,
 )
 from debitura_provider.api.referral import Status, refer
-from debitura_provider.api.watching import wire
+from debitura_provider.api import to_wire
 from debitura_provider.failures import airflow_error
 from debitura_provider.hooks.debitura import DebituraHook
 from debitura_provider.links import DebituraCaseLink, push_case_url
@@ -99,7 +99,7 @@ class CreateManagedCaseOperator(_DebituraOperator):
         )
         push_case_url(context, hook, str(case.id))
         self.log.info("Managed case %s (reference %s) is %s", case.id, case.reference, case.lifecycle)
-        return wire(case)
+        return to_wire(case)
 
 
 class FetchTimelineOperator(_DebituraOperator):

@@ -15,7 +15,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException, Airfl
 
 from debitura_provider.api import DebituraError
 from debitura_provider.api.endpoints import MAX_PAGE_SIZE
-from debitura_provider.api.watching import CaseWatch, WatchSpec, WatchState, normalize_case_ids, poll, run_sync
+from debitura_provider.api.watch import CaseWatch, WatchSpec, WatchState, normalize_case_ids, poll, run_sync
 from debitura_provider.failures import is_transient
 from debitura_provider.hooks.debitura import DebituraHook
 from debitura_provider.links import DebituraCaseLink, push_case_url

@@ -2,7 +2,7 @@
 
 It runs in the triggerer's event loop, so nothing in it blocks: the connection is read with
 ``aget_connection`` and requests go through ``httpx.AsyncClient``. All triggers of one connection
-in one triggerer share a :class:`~debitura_provider.api.watching.SharedCasePoller`: N deferred
+in one triggerer share a :class:`~debitura_provider.api.watch.poller.SharedCasePoller`: N deferred
 sensors cost ``ceil(N / 100)`` list requests per cycle, not N.
 
 Kwargs and events are JSON only. The kwargs carry the watch's baseline (known payment ids, each
@@ -20,7 +20,7 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from debitura_provider.api.endpoints import MAX_PAGE_SIZE
-from debitura_provider.api.watching import CaseWatch, WatchSpec, WatchState, run_async, shared_poller
+from debitura_provider.api.watch import CaseWatch, WatchSpec, WatchState, run_async, shared_poller
 from debitura_provider.failures import is_transient
 from debitura_provider.hooks.debitura import DebituraHook
 

@@ -19,7 +19,7 @@ import pytest
 from airflow.sdk._shared.module_loading import import_string
 
 from debitura_provider.api import DebituraClient
-from debitura_provider.api.watching import CaseWatch, WatchSpec, WatchState, poll, run_sync, shared_poller
+from debitura_provider.api.watch import CaseWatch, WatchSpec, WatchState, poll, run_sync, shared_poller
 from debitura_provider.triggers.managed_cases import ManagedCaseTrigger
 from tests.airflow_layer.cases import test_case
 from tests.fixtures.sandbox import SandboxFactory

@@ -11,18 +11,10 @@ from typing import Any
 
 import pytest
 
-from debitura_provider.api import RequestValidationError
+from debitura_provider.api import CasesNotFound, RequestValidationError, endpoints
 from debitura_provider.api._call import Call
 from debitura_provider.api.models import Case, CasePage, Payment
-from debitura_provider.api.watching import (
-    CasesNotFound,
-    CaseWatch,
-    WatchSpec,
-    WatchState,
-    list_calls,
-    poll,
-    run_sync,
-)
+from debitura_provider.api.watch import CaseWatch, WatchSpec, WatchState, poll, run_sync
 
 A, B, C = (str(uuid.UUID(int=i)) for i in (1, 2, 3))
 
@@ -92,12 +84,12 @@ def test_case_ids_are_checked_and_deduplicated() -> None:
 
 def test_one_list_request_per_chunk_of_ids() -> None:
     ids = [str(uuid.UUID(int=i)) for i in range(1, 251)]
-    calls = list_calls(ids, 100)
+    calls = endpoints.list_managed_cases_by_id(ids, chunk_size=100)
     assert len(calls) == 3
     assert [len([v for k, v in c.params if k == "Ids"]) for c in calls] == [100, 100, 50]
     assert dict(calls[2].params)["PageSize"] == "50"
     with pytest.raises(RequestValidationError, match="chunk_size"):
-        list_calls(ids, 101)
+        endpoints.list_managed_cases_by_id(ids, chunk_size=101)
 
 
 def test_untouched_cases_cost_no_payment_reads() -> None:

@@ -4,7 +4,7 @@ Request models refuse unknown fields and check every documented rule before anyt
 response models tolerate fields they do not know.
 """
 
-from debitura_provider.api.models._base import ApiModel, RequestModel
+from debitura_provider.api.models._base import ApiModel, RequestModel, to_wire
 from debitura_provider.api.models.case_actions import (
     CaseValidationStatus,
     CloseCaseRequest,
@@ -130,4 +130,5 @@ __all__ = [
     "WebhookEventRecord",
     "WebhookEventType",
     "WebhookSubscription",
+    "to_wire",
 ]

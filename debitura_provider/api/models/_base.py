@@ -25,6 +25,11 @@ class ApiModel(BaseModel):
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
+def to_wire(model: BaseModel) -> dict[str, Any]:
+    """A model as the JSON-safe camelCase dict Airflow passes downstream (XCom, trigger events)."""
+    return model.model_dump(mode="json", by_alias=True)
+
+
 class RequestModel(ApiModel):
     """A request body: unknown fields are refused, because the API silently ignores them.
 

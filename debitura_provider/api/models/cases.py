@@ -313,6 +313,11 @@ class Case(ApiModel):
     allocation_outstanding: AllocationOutstanding | None = None
 
     @property
+    def paid_off(self) -> float:
+        """How much payments took off the case: principal + fees - remainder (Debitura's definition)."""
+        return self.gross_amount + self.total_added_fees - self.remainder
+
+    @property
     def lifecycle_state(self) -> Lifecycle | None:
         """The lifecycle as an enum, or None when Debitura returned a label this client does not know."""
         try:
