@@ -1,25 +1,38 @@
 # Every target creates or reuses .venv at the repo root; nothing is installed globally.
+# The venv holds the provider (editable) with its extras: the tools (dev), the local Debitura (sandbox) and the
+# example DAGs' SQL providers (examples). A plain `pip install airflow-provider-debitura` gets none of them.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test lint demo airflow bench soak docs test-ui sandbox clean
+.PHONY: venv test lint demo airflow bench soak docs test-ui test-matrix sandbox clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip uv
-	$(BIN)/uv pip install --python $(BIN)/python --quiet -e '.[dev]'
+	$(BIN)/uv pip install --python $(BIN)/python --quiet -e '.[dev,sandbox,examples]'
 	touch $(STAMP)
 
 venv: $(STAMP)
 
-test: $(STAMP)
+test: lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
+# ruff (lint and format), mypy (strict on debitura_provider/api), and the layer contracts of [tool.importlinter].
+LINTED := debitura_provider dags tests bench scripts
 lint: $(STAMP)
-	$(BIN)/ruff check debitura_provider dags tests bench scripts
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 	$(BIN)/mypy debitura_provider
+	$(BIN)/lint-imports
+
+# The built wheel (not editable) in a fresh venv per supported Airflow minor, each with its Python
+# (scripts/matrix.py; ROWS=3.2.2,3.3.2 picks rows, JOBS=1 runs them one at a time).
+ROWS ?=
+JOBS ?= 2
+test-matrix: $(STAMP)
+	$(BIN)/python scripts/matrix.py --jobs $(JOBS) $(if $(ROWS),--rows $(ROWS))
 
 # The docs site, built strictly (a broken reference or include fails) into site/.
 docs: $(STAMP)
@@ -30,7 +43,7 @@ UI_STAMP := $(VENV)/.installed-ui
 CHROMIUM := /usr/bin/chromium
 
 $(UI_STAMP): $(STAMP)
-	$(BIN)/uv pip install --python $(BIN)/python --quiet -e '.[dev,ui]'
+	$(BIN)/uv pip install --python $(BIN)/python --quiet -e '.[dev,sandbox,examples,ui]'
 	touch $(UI_STAMP)
 
 $(CHROMIUM):
@@ -60,4 +73,4 @@ soak: $(STAMP)
 	$(BIN)/python scripts/soak.py --minutes $(MINUTES)
 
 clean:
-	rm -rf $(VENV) .airflow build *.egg-info
+	rm -rf $(VENV) .venv-matrix .airflow build dist *.egg-info
