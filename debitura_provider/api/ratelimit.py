@@ -3,16 +3,31 @@
 Debitura allows 2,000 requests a minute, 20,000 an hour and 100,000 a day per API key
 (API-NOTES §1.4). One :class:`RateBudget` per key and process is shared by every sync and async
 client using that key: each request reserves a slot in all windows and waits until it is due.
+
+The key's limits are shared with every other process using the key (Airflow workers, triggerers),
+which this budget cannot see. It adapts instead, in the manner of the AWS SDKs' adaptive retry
+mode, with what Debitura's 429 tells: the key's minute window is full, so the requests this process
+got admitted in that window are its share while the others stay busy. The budget shrinks its minute
+window to that share (never below ``1 / processes`` of the key), holds every request for the
+``retryAfter``, and grows back by a quarter a window once two windows pass without a 429.
+A process alone with its key never sees a 429 and keeps the whole budget.
 """
 
 from __future__ import annotations
 
+import bisect
 import hashlib
+import math
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+
+QUIET_WINDOWS = 2
+"""Windows without a 429 before a shrunk share starts growing: a 429 means other processes are busy."""
+GROWTH = 1.25
+"""How much a shrunk share grows each window after that, until it is the whole key again."""
 
 
 @dataclass(frozen=True)
@@ -21,16 +36,21 @@ class RateLimits:
 
     ``time_scale`` shortens every window by that factor (a minute lasts ``60 / time_scale`` s), to
     match a sandbox whose limits run on a compressed clock, as ``make bench`` does.
+    ``processes`` is how many processes may use the key at once (Debitura pool slots plus
+    triggerers): a process that finds the key busy keeps at least ``1 / processes`` of the minute limit.
     """
 
     per_minute: int | None = 2_000
     per_hour: int | None = 20_000
     per_day: int | None = 100_000
     time_scale: float = 1.0
+    processes: int = 16
 
     def __post_init__(self) -> None:
         if not self.time_scale > 0:
             raise ValueError("time_scale must be greater than zero")
+        if self.processes < 1:
+            raise ValueError("processes must be at least 1")
 
     def windows(self) -> list[tuple[int, float]]:
         spans = ((self.per_minute, 60.0), (self.per_hour, 3_600.0), (self.per_day, 86_400.0))
@@ -42,31 +62,62 @@ UNLIMITED = RateLimits(None, None, None)
 
 
 class _Window:
-    """A sliding window over reserved send times (sliding is never looser than Debitura's windows)."""
+    """A sliding window over reserved send times (sliding is never looser than Debitura's windows).
 
-    def __init__(self, limit: int, span: float) -> None:
+    ``share`` is how many of the key's ``limit`` this process may use now; it is the whole limit
+    until :meth:`throttled` learns that other processes use the key too.
+    """
+
+    def __init__(self, limit: int, span: float, floor: int) -> None:
         self.limit = limit
         self.span = span
+        self.floor = max(1, min(floor, limit))
+        self.share = float(limit)
+        self.throttled_at: float | None = None
         self._times: deque[float] = deque()
+
+    def allowed(self, at: float) -> int:
+        """The share at ``at``: after ``QUIET_WINDOWS`` without a 429 it grows ``GROWTH`` a window."""
+        if self.throttled_at is None:
+            return self.limit
+        quiet = (at - self.throttled_at) / self.span - QUIET_WINDOWS
+        if quiet <= 0:
+            return int(self.share)
+        grown = self.share * GROWTH**quiet
+        if grown >= self.limit:
+            self.throttled_at, self.share = None, float(self.limit)
+            return self.limit
+        return int(grown)
 
     def earliest(self, at: float) -> float:
         while self._times and self._times[0] <= at - self.span:
             self._times.popleft()
-        if len(self._times) < self.limit:
+        allowed = self.allowed(at)
+        if len(self._times) < allowed:
             return at
-        return self._times[-self.limit] + self.span
+        return self._times[-allowed] + self.span
 
     def take(self, at: float) -> None:
         self._times.append(at)
 
+    def throttled(self, now: float) -> None:
+        """The key's window is full: drop the refused request, keep what was admitted as the share."""
+        sent = bisect.bisect_right(self._times, now)  # slots reserved for later are not sent yet
+        if sent:
+            del self._times[sent - 1]  # refused, so it does not count against the key
+        admitted = sum(1 for t in self._times if now - self.span < t <= now)
+        self.share = float(max(self.floor, min(admitted, self.allowed(now))))
+        self.throttled_at = now
+
 
 class RateBudget:
-    """Hands out send times that keep one API key inside every window."""
+    """Hands out send times that keep one API key inside every window, and adapts to other processes."""
 
     def __init__(self, limits: RateLimits = DEBITURA_LIMITS, clock: Callable[[], float] = time.monotonic) -> None:
         self.limits = limits
         self._clock = clock
-        self._windows = [_Window(limit, span) for limit, span in limits.windows()]
+        windows = limits.windows()
+        self._windows = [_Window(limit, span, math.ceil(limit / limits.processes)) for limit, span in windows]
         self._lock = threading.Lock()
         self._last = 0.0
 
@@ -77,7 +128,7 @@ class RateBudget:
         with self._lock:
             now = self._clock()
             at = max(now, self._last)
-            for _ in range(len(self._windows)):
+            for _ in range(len(self._windows) + 1):
                 due = max(w.earliest(at) for w in self._windows)
                 if due <= at:
                     break
@@ -88,13 +139,27 @@ class RateBudget:
             return at - now
 
     def hold(self, seconds: float) -> None:
-        """Hand out no slot for ``seconds`` (Debitura answered 429 with this ``retryAfter``).
+        """Debitura answered 429 with this ``retryAfter``: hand out no slot for ``seconds``, take the share.
 
-        The key's limit may be shared with other processes this budget cannot see; waiting here
-        turns a burst of 429s into one pause instead of one refusal per request in flight.
+        The key's limit is shared with other processes this budget cannot see; waiting here turns a
+        burst of 429s into one pause instead of one refusal per request in flight, and the smaller
+        share keeps this process from refilling the key's window the moment it frees. A wait longer
+        than the minute window comes from the hour or day window, which the pause alone answers.
         """
         with self._lock:
-            self._last = max(self._last, self._clock() + seconds)
+            now = self._clock()
+            self._last = max(self._last, now + seconds)
+            minute = self._windows[0] if self._windows and self.limits.per_minute is not None else None
+            if minute is not None and seconds <= minute.span:
+                minute.throttled(now)
+
+    @property
+    def share(self) -> int | None:
+        """Requests a minute this process allows itself now (``None`` without a minute limit)."""
+        if not self._windows or self.limits.per_minute is None:
+            return None
+        with self._lock:
+            return self._windows[0].allowed(self._clock())
 
 
 _BUDGETS: dict[tuple[str, str, RateLimits], RateBudget] = {}

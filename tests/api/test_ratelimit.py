@@ -73,3 +73,68 @@ def test_hold_delays_every_later_reservation() -> None:
     assert budget.reserve() == 7.5
     clock.now += 10
     assert budget.reserve() == 0.0
+
+
+def _minute(limit: int, processes: int = 16) -> RateLimits:
+    return RateLimits(per_minute=limit, per_hour=None, per_day=None, processes=processes)
+
+
+def test_a_process_alone_keeps_the_whole_key() -> None:
+    clock = FakeClock()
+    budget = RateBudget(_minute(100), clock=clock)
+    for _ in range(100):
+        budget.reserve()
+    assert budget.share == 100
+
+
+def test_a_429_shrinks_the_share_to_what_this_process_got_admitted() -> None:
+    clock = FakeClock()
+    budget = RateBudget(_minute(100), clock=clock)
+    for _ in range(31):  # 30 admitted, then the 31st answered 429: the others had the other 70
+        budget.reserve()
+    budget.hold(50.0)
+    assert budget.share == 30
+    clock.now += 60  # the window has freed: this process takes its 30 again, not the whole 100
+    waits = [budget.reserve() for _ in range(31)]
+    assert waits[:30] == [0.0] * 30
+    assert waits[30] == 60.0
+
+
+def test_the_share_never_drops_below_one_per_process() -> None:
+    clock = FakeClock()
+    budget = RateBudget(_minute(100, processes=4), clock=clock)
+    budget.reserve()
+    budget.hold(30.0)  # refused at once: this process had nothing admitted yet
+    assert budget.share == 25
+
+
+def test_the_share_grows_back_after_two_quiet_windows() -> None:
+    clock = FakeClock()
+    budget = RateBudget(_minute(100), clock=clock)
+    for _ in range(21):
+        budget.reserve()
+    budget.hold(10.0)
+    assert budget.share == 20
+    clock.now += 2 * 60
+    assert budget.share == 20
+    clock.now += 60
+    assert budget.share == 25  # a quarter more per quiet window ...
+    clock.now += 10 * 60
+    assert budget.share == 100  # ... until it is the whole key again
+    clock.now += 60
+    assert budget.share == 100
+
+
+def test_a_wait_longer_than_a_minute_holds_without_shrinking_the_share() -> None:
+    clock = FakeClock()
+    budget = RateBudget(RateLimits(per_minute=100, per_hour=5, per_day=None), clock=clock)
+    for _ in range(6):
+        budget.reserve()
+    budget.hold(1800.0)  # the hour window is full: waiting for it is the answer
+    assert budget.share == 100
+    assert budget.reserve() >= 1800.0
+
+
+def test_processes_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="processes"):
+        RateLimits(processes=0)
