@@ -38,6 +38,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from debitura_provider.api import endpoints
+from debitura_provider.api._call import Call
 from debitura_provider.api.errors import RequestValidationError
 from debitura_provider.api.models import Case, CasePage, Lifecycle, Payment
 from debitura_provider.api.money import minor_digits, to_minor
@@ -62,7 +63,9 @@ def updated_at(case: Case) -> datetime:
     """The case's position in the listing: ``dateUpdated``, or ``dateCreated`` if never updated."""
     when = case.date_updated or case.date_created
     if when is None:
-        raise RequestValidationError("scan", {"dateUpdated": [f"case {case.id} has neither dateUpdated nor dateCreated"]})
+        raise RequestValidationError(
+            "scan", {"dateUpdated": [f"case {case.id} has neither dateUpdated nor dateCreated"]}
+        )
     return when
 
 
@@ -126,9 +129,12 @@ class ScanState:
     since: str | None = None
     """Changes after this instant are new on a case seen for the first time (baseline or ``start``)."""
     cases: dict[str, CaseMark] = field(default_factory=dict)
+    started: bool = False
+    """Whether a cycle completed (the baseline is set even when the portfolio was empty)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "started": self.started,
             "cursor": self.cursor,
             "cursorIds": self.cursor_ids,
             "since": self.since,
@@ -144,6 +150,7 @@ class ScanState:
             cursor_ids=[str(i) for i in data.get("cursorIds", ())],
             since=data.get("since"),
             cases={str(cid): CaseMark.from_json(m) for cid, m in data.get("cases", {}).items()},
+            started=bool(data.get("started", data.get("cursor") is not None)),
         )
 
 
@@ -257,11 +264,15 @@ class PortfolioScan:
         self.payments = payments
         self.page_size = page_size
 
-    def _page(self, page: int) -> endpoints.Call[CasePage]:
+    def _page(self, page: int) -> Call[CasePage]:
         return endpoints.list_managed_cases(page=page, page_size=self.page_size, sort=SORT)
 
-    def read_changed(self) -> Steps[tuple[list[Case], int, datetime | None]]:
-        """Page from the newest until past the cursor; returns the cases changed, requests sent, floor."""
+    def read_changed(self, baseline: bool) -> Steps[tuple[list[Case], int, datetime | None]]:
+        """Page from the newest until past the cursor; returns the cases changed, requests sent, floor.
+
+        Without a cursor, the baseline reads the overlap below the newest change; after a baseline of
+        an empty portfolio every case is new, so every page is read.
+        """
         state = self.state
         floor: datetime | None = None
         if state.cursor is not None:
@@ -281,11 +292,11 @@ class PortfolioScan:
                 seen.setdefault(str(case.id), case)  # the first sighting is the newest
             if not result.cases:
                 break
-            if floor is None:  # the baseline: everything within the overlap of the newest change
+            if floor is None and baseline:
                 floor = updated_at(result.cases[0]) - self.overlap
             if len(result.cases) < self.page_size or page >= result.page.total_pages:
                 break
-            if updated_at(result.cases[-1]) < floor:
+            if floor is not None and updated_at(result.cases[-1]) < floor:
                 break
             page += 1
         changed = [
@@ -299,8 +310,8 @@ class PortfolioScan:
     def cycle(self) -> Steps[ScanResult]:
         """One cycle: list what changed, read payments where money moved, report, advance the state."""
         state = self.state
-        changed, list_requests, floor = yield from self.read_changed()
-        baseline = state.cursor is None and self.start is None
+        baseline = not state.started and self.start is None
+        changed, list_requests, floor = yield from self.read_changed(baseline)
         since = state.since or (_iso(floor) if floor is not None else None)
         fetch: list[str] = []
         if self.payments and not baseline:
@@ -319,12 +330,11 @@ class PortfolioScan:
             mark = state.cases.get(cid)
             new_mark = self._mark(case, mark)
             if not baseline:
-                threshold = _parse(mark.updated if mark is not None else since) if (mark or since) else None
+                first = mark.updated if mark is not None else since
+                threshold = _parse(first) if first is not None else None
                 changes += self._diff(case, mark, new_mark, found.get(cid), threshold)
             if cid in found:
-                new_mark.payments = {
-                    str(p.id): to_minor(_money(p.gross_amount), case.currency) for p in found[cid]
-                }
+                new_mark.payments = {str(p.id): to_minor(_money(p.gross_amount), case.currency) for p in found[cid]}
             state.cases[cid] = new_mark
         if changed:
             newest = max(updated_at(c) for c in changed)
@@ -333,10 +343,9 @@ class PortfolioScan:
                 if state.cursor is not None and _parse(state.cursor) == newest:
                     ids = list(dict.fromkeys([*state.cursor_ids, *ids]))
                 state.cursor, state.cursor_ids = _iso(newest), ids
-        elif state.cursor is None and floor is not None:
-            state.cursor = _iso(floor + self.overlap)
         if state.since is None:
             state.since = since
+        state.started = True
         changes.sort(key=lambda c: (c.at, _ORDER[c.kind]))
         return ScanResult(changes, changed, list_requests, len(fetch), baseline)
 
@@ -380,7 +389,11 @@ class PortfolioScan:
                     out.append(Change("payment.deleted", case, at, gone))
             payment_seen = bool(out)
         old_lifecycle = mark.lifecycle if mark is not None else None
-        if mark is None or old_lifecycle != case.lifecycle:
+        if mark is None and _is_closed(case) and threshold and (case.date_finished or at) <= threshold:
+            pass  # closed before the baseline, seen now for another change: not a new close
+        elif mark is None and payment_seen and case.lifecycle_state is Lifecycle.ACTIVE:
+            pass  # first sight, explained by its payments
+        elif mark is None or old_lifecycle != case.lifecycle:
             if _is_closed(case):
                 out.append(Change("case.closed", case, case.date_finished or at, old_lifecycle=old_lifecycle))
             else:
