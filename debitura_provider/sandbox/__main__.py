@@ -10,9 +10,17 @@ import sys
 from collections.abc import Sequence
 from types import FrameType
 
-from debitura_provider.sandbox.config import DEFAULT_API_KEY, DEFAULT_PORT, DEFAULT_SEED, DEFAULT_SPEED, SandboxConfig
-from debitura_provider.sandbox.faults import DEFAULT_DELAY, KINDS, FaultSpec
-from debitura_provider.sandbox.server import SandboxServer
+from debitura_provider.sandbox import EXTRA
+from debitura_provider.sandbox.config import (
+    DEFAULT_API_KEY,
+    DEFAULT_DELAY,
+    DEFAULT_PORT,
+    DEFAULT_SEED,
+    DEFAULT_SPEED,
+    KINDS,
+    FaultSpec,
+    SandboxConfig,
+)
 
 
 class _Help(argparse.ArgumentDefaultsHelpFormatter):
@@ -57,6 +65,12 @@ def _exit_quietly(signum: int, frame: FrameType | None) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    try:
+        from debitura_provider.sandbox.server import SandboxServer
+    except ImportError as exc:  # the [sandbox] extra (FastAPI, uvicorn) is not installed
+        print(f"debitura-sandbox: {exc.name or exc} is not installed; the sandbox needs its extra: {EXTRA}",
+              file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         config = SandboxConfig(

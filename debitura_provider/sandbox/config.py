@@ -1,14 +1,14 @@
-"""How a sandbox is set up: key, port, seed, speed, state file, limits and the partners it simulates."""
+"""How a sandbox is set up: key, port, seed, speed, state file, limits, faults and the partners it simulates.
+
+Plain settings only: importing this module needs neither FastAPI nor uvicorn.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from debitura_provider.sandbox.faults import FaultSpec
+from typing import Any
 
 DEFAULT_PORT = 8642
 DEFAULT_API_KEY = "sandbox-key"
@@ -78,6 +78,64 @@ class RateLimitSettings:
             raise ValueError("time_scale must be greater than zero")
 
 
+KINDS = ("error", "commit_then_error", "commit_then_timeout", "reset", "slow", "rate_limit")
+DEFAULT_DELAY = 35.0
+"""Seconds a ``slow`` request waits and a ``commit_then_timeout`` one is held: past the client's default 30 s."""
+
+
+@dataclass(frozen=True)
+class FaultSpec:
+    """Which faults, how often, and how they behave.
+
+    ``attempts_faulted``, when set, lets only the first N identical requests fail: with probability 1
+    it makes exactly N faults before the request goes through (a test can count on one lost answer).
+    """
+
+    rates: tuple[tuple[str, float], ...]
+    delay: float = DEFAULT_DELAY
+    retry_after: float = 1.0
+    attempts_faulted: int | None = None
+
+    def __post_init__(self) -> None:
+        for kind, rate in self.rates:
+            if kind not in KINDS:
+                raise ValueError(f"unknown fault kind {kind!r}; the kinds are {', '.join(KINDS)}")
+            if not 0 <= rate <= 1:
+                raise ValueError(f"fault {kind}: probability {rate} is not between 0 and 1")
+        if len({kind for kind, _ in self.rates}) != len(self.rates):
+            raise ValueError("each fault kind may be given once")
+        if self.total > 1 + 1e-9:
+            raise ValueError(f"fault probabilities add up to {self.total:g}, more than 1")
+        if not self.delay > 0:
+            raise ValueError("the fault delay must be greater than zero")
+        if self.retry_after < 0:
+            raise ValueError("retry_after must not be negative")
+        if self.attempts_faulted is not None and self.attempts_faulted < 1:
+            raise ValueError("attempts_faulted must be 1 or more")
+
+    @classmethod
+    def parse(cls, text: str, **settings: Any) -> FaultSpec:
+        """``"error=0.1,reset=0.05"`` (spaces allowed) with the other fields as keywords."""
+        rates = []
+        for part in filter(None, (p.strip() for p in text.split(","))):
+            kind, sep, value = part.partition("=")
+            try:
+                rate = float(value)
+            except ValueError:
+                rate = float("nan")
+            if not sep or rate != rate:
+                raise ValueError(f"fault {part!r} is not kind=probability (e.g. error=0.1)")
+            rates.append((kind.strip(), rate))
+        return cls(tuple(rates), **settings)
+
+    @property
+    def total(self) -> float:
+        return sum(rate for _, rate in self.rates)
+
+    def __str__(self) -> str:
+        return ",".join(f"{kind}={rate:g}" for kind, rate in self.rates)
+
+
 @dataclass(frozen=True)
 class SandboxConfig:
     """Everything that shapes one sandbox run. Same seed and same requests give the same ids and outcomes.
@@ -90,8 +148,8 @@ class SandboxConfig:
     looks like the network); ``handler_middleware`` wraps only the handlers (inside idempotency:
     a slow handler there makes a concurrent retry see 409). Both are seams for fault injection.
 
-    ``faults`` makes the sandbox fail requests on purpose (:mod:`debitura_provider.sandbox.faults`):
-    a :class:`~debitura_provider.sandbox.faults.FaultSpec` or its text form, ``"error=0.1,reset=0.05"``.
+    ``faults`` makes the sandbox fail requests on purpose (:mod:`debitura_provider.sandbox.edge.faults`):
+    a :class:`~debitura_provider.sandbox.edge.faults.FaultSpec` or its text form, ``"error=0.1,reset=0.05"``.
     The draws are seeded by ``seed``.
     """
 
@@ -113,8 +171,6 @@ class SandboxConfig:
 
     def __post_init__(self) -> None:
         if isinstance(self.faults, str):
-            from debitura_provider.sandbox.faults import FaultSpec  # here: faults imports the app's modules
-
             object.__setattr__(self, "faults", FaultSpec.parse(self.faults))
         if not self.api_key:
             raise ValueError("the sandbox needs an API key")

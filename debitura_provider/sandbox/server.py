@@ -11,9 +11,10 @@ from types import TracebackType
 import uvicorn
 from fastapi import FastAPI
 
-from debitura_provider.sandbox.app import create_app
 from debitura_provider.sandbox.config import SandboxConfig
-from debitura_provider.sandbox.runtime import Sandbox
+from debitura_provider.sandbox.delivery.dispatcher import Dispatcher
+from debitura_provider.sandbox.domain.runtime import Sandbox
+from debitura_provider.sandbox.edge.app import create_app
 
 log = logging.getLogger("debitura_provider.sandbox")
 
@@ -30,7 +31,7 @@ class SandboxServer:
 
     def __init__(self, config: SandboxConfig | None = None) -> None:
         self.config = config or SandboxConfig()
-        self.sandbox = Sandbox(self.config)
+        self.sandbox = Sandbox(self.config, Dispatcher.of)
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:

@@ -10,7 +10,7 @@ import pytest
 from airflow.sdk.exceptions import AirflowException
 
 from debitura_provider.operators.managed_cases import ReferInvoicesOperator
-from debitura_provider.sandbox.faults import FaultSpec
+from debitura_provider.sandbox import FaultSpec
 from tests.fixtures.resilience import RequestLog, StateStore, TaskInstance, point_debitura
 from tests.fixtures.sandbox import SandboxFactory
 from tests.sandbox.helpers import case_body

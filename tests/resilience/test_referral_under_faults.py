@@ -24,8 +24,7 @@ from local_airflow import connection_env, connections
 from soak import NO_PARTNER, synthetic_record
 
 from debitura_provider.api import UNLIMITED, DebituraClient, DebituraError
-from debitura_provider.sandbox import SandboxServer
-from debitura_provider.sandbox.faults import FaultSpec
+from debitura_provider.sandbox import FaultSpec, SandboxServer
 from tests.fixtures.resilience import as_crm_records, corpus, duplicates
 from tests.fixtures.sandbox import test_config
 

@@ -21,8 +21,7 @@ from airflow.sdk._shared.module_loading import import_string
 from airflow.sdk.exceptions import TaskDeferred
 
 from debitura_provider.api import UNLIMITED, DebituraClient
-from debitura_provider.sandbox import SandboxServer
-from debitura_provider.sandbox.faults import FaultSpec
+from debitura_provider.sandbox import FaultSpec, SandboxServer
 from debitura_provider.sensors.managed_cases import ManagedCaseSensor
 from tests.airflow_layer.cases import invoice, test_case
 from tests.airflow_layer.test_trigger import first_event

@@ -6,7 +6,7 @@ import pytest
 
 from debitura_provider.api.ratelimit import RateBudget, RateLimits
 from debitura_provider.sandbox import RateLimitSettings
-from debitura_provider.sandbox.ratelimit import RateLimiter
+from debitura_provider.sandbox.edge.ratelimit import RateLimiter
 from tests.api.test_ratelimit import FakeClock
 
 

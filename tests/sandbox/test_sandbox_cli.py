@@ -77,6 +77,41 @@ def test_the_cli_refuses_bad_settings() -> None:
     assert "speed" in result.stderr
 
 
+WITHOUT_EXTRA = """
+import importlib.abc, sys
+
+class NotInstalled(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("fastapi", "uvicorn", "starlette"):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+sys.meta_path.insert(0, NotInstalled())
+import debitura_provider.sandbox
+from debitura_provider.sandbox import SandboxConfig
+SandboxConfig(port=0, faults="error=0.1")
+from debitura_provider.sandbox.__main__ import main
+sys.exit(main(["--port", "0"]))
+"""
+
+
+def test_without_the_sandbox_extra_the_cli_names_the_extra_instead_of_a_traceback() -> None:
+    """The package and its settings import without FastAPI and uvicorn; serving says which extra to install."""
+    result = subprocess.run([sys.executable, "-c", WITHOUT_EXTRA], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("debitura-sandbox: ")
+    assert line.endswith("the sandbox needs its extra: pip install 'airflow-provider-debitura[sandbox]'")
+
+
+def test_importing_the_sandbox_package_loads_no_web_framework() -> None:
+    code = ("import sys, debitura_provider.sandbox, debitura_provider.sandbox.__main__; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'fastapi', 'uvicorn', 'starlette'}))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert result.stdout.strip() == "[]"
+
+
 def test_the_curl_quickstart_in_the_docs_runs(sandbox_factory: SandboxFactory) -> None:
     """docs/sandbox.md's quickstart, run as written against a sandbox (only the address and key differ)."""
     if shutil.which("curl") is None or shutil.which("bash") is None:

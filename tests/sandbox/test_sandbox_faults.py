@@ -10,8 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from debitura_provider.sandbox import SandboxServer
-from debitura_provider.sandbox.faults import FaultSpec
+from debitura_provider.sandbox import FaultSpec, SandboxServer
 from tests.fixtures.sandbox import SandboxFactory
 from tests.sandbox.helpers import case_body, client, wait_for
 

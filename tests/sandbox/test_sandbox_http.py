@@ -12,7 +12,7 @@ import pytest
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from debitura_provider.sandbox import RateLimitSettings, SandboxServer
-from debitura_provider.sandbox.ratelimit import RateLimiter
+from debitura_provider.sandbox.edge.ratelimit import RateLimiter
 from tests.fixtures.sandbox import SandboxFactory
 from tests.sandbox.helpers import case_body, client, new_test_case, verified
 

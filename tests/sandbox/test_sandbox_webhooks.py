@@ -17,7 +17,7 @@ from debitura_provider.api.webhooks import (
     verify,
 )
 from debitura_provider.sandbox import SandboxServer
-from debitura_provider.sandbox.delivery import EXHAUSTED, GONE
+from debitura_provider.sandbox.delivery.dispatcher import EXHAUSTED, GONE
 from tests.fixtures.sandbox import SandboxFactory
 from tests.sandbox.helpers import (
     WORKBENCH,

@@ -1,36 +1,71 @@
-"""The running sandbox: state, clock, webhook dispatcher and simulated partners, wired together.
+"""The running sandbox: state, clock, timers and the outbox webhooks leave through, wired together.
 
-Handlers and background steps all run on the server's one event loop and never await in the middle
-of a change, so each change is atomic without locks.
+The outbox is whatever :mod:`debitura_provider.sandbox.delivery` builds for this sandbox (passed in as a
+factory, so the domain does not depend on how events are delivered). Handlers and background steps
+all run on the server's one event loop and never await in the middle of a change, so each change is
+atomic without locks.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
+from typing import Protocol
+from uuid import UUID
 
 from debitura_provider.api.models import Lifecycle
-from debitura_provider.sandbox import events
-from debitura_provider.sandbox.clock import Clock, Timers
 from debitura_provider.sandbox.config import SandboxConfig
-from debitura_provider.sandbox.delivery import Dispatcher
-from debitura_provider.sandbox.state import Actor, CaseRecord, Partner, TimelineEntry, User
-from debitura_provider.sandbox.store import Store
+from debitura_provider.sandbox.domain import events
+from debitura_provider.sandbox.domain.clock import Clock, Timers
+from debitura_provider.sandbox.domain.state import (
+    Actor,
+    CaseRecord,
+    EventRecord,
+    Partner,
+    Subscription,
+    TimelineEntry,
+    User,
+)
+from debitura_provider.sandbox.domain.store import Store
 
 SYSTEM = Actor(type="System", name="Debitura")
+
+
+class Outbox(Protocol):
+    """Where webhook events go: queued per subscription, delivered in the background."""
+
+    def publish(self, case: CaseRecord, event: str, data: events.EventData) -> int:
+        """Send an event that just happened to everyone subscribed to it; how many deliveries were queued."""
+        ...
+
+    def send(self, case: CaseRecord, event: str, data: events.EventData, to: Iterable[Subscription]) -> int:
+        """Queue one event for the given subscriptions."""
+        ...
+
+    def replay(self, row: EventRecord) -> None:
+        """Deliver a logged event again."""
+        ...
+
+    def drop(self, row_id: UUID) -> None:
+        """Forget a pending delivery."""
+        ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
 
 
 class Sandbox:
     """Everything a handler or a background step needs."""
 
-    def __init__(self, config: SandboxConfig) -> None:
+    def __init__(self, config: SandboxConfig, outbox: Callable[[Sandbox], Outbox]) -> None:
         self.config = config
         self.store = Store(config)
         self.clock = Clock(config.speed, self.store.sandbox_time)
         self.store.read_clock = self.clock.sandbox_time
         self.base_url = f"http://{config.host}:{config.port}"
         self.timers = Timers(self.clock)
-        self.dispatcher = Dispatcher(self.store, self.clock, self.timers, lambda: self.base_url)
+        self.dispatcher = outbox(self)
         self._on_start: list[Callable[[], None]] = []
 
     def on_start(self, callback: Callable[[], None]) -> None:

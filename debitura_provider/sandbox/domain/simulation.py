@@ -18,11 +18,11 @@ from typing import NamedTuple
 from uuid import UUID
 
 from debitura_provider.api.models import CloseCode, Lifecycle, StartCaseRequest
-from debitura_provider.sandbox import lifecycle, money, payments
-from debitura_provider.sandbox.clock import DAY, HOUR, rng
-from debitura_provider.sandbox.errors import ApiProblem, bad_request
-from debitura_provider.sandbox.runtime import Sandbox, creditor_actor, partner_actor
-from debitura_provider.sandbox.state import Actor, CaseRecord, User, ValidationItem
+from debitura_provider.sandbox.domain import lifecycle, money, payments
+from debitura_provider.sandbox.domain.clock import DAY, HOUR, rng
+from debitura_provider.sandbox.domain.problems import ApiProblem, bad_request
+from debitura_provider.sandbox.domain.runtime import Sandbox, creditor_actor, partner_actor
+from debitura_provider.sandbox.domain.state import Actor, CaseRecord, User, ValidationItem
 
 log = logging.getLogger("debitura_provider.sandbox.simulation")
 

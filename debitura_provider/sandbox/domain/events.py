@@ -23,8 +23,8 @@ from debitura_provider.api.webhooks import (
     ChatCreatedData,
     PaymentData,
 )
-from debitura_provider.sandbox import money
-from debitura_provider.sandbox.state import CaseRecord, ChatRecord, PaymentRecord
+from debitura_provider.sandbox.domain import money
+from debitura_provider.sandbox.domain.state import CaseRecord, ChatRecord, PaymentRecord
 
 EventData = dict[str, Any]
 

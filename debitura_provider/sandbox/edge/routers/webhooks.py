@@ -15,11 +15,11 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Path, Query, Response
 
 from debitura_provider.api.models import CreateWebhookRequest, ReplayedEvent, UpdateWebhookRequest, WebhookEventType
-from debitura_provider.sandbox import views
-from debitura_provider.sandbox.deps import Caller, SandboxDep, authenticate, json_body, parse_uuid
-from debitura_provider.sandbox.errors import bad_request, invalid_field, not_found
-from debitura_provider.sandbox.runtime import Sandbox
-from debitura_provider.sandbox.state import Partner, Subscription
+from debitura_provider.sandbox.domain import views
+from debitura_provider.sandbox.domain.problems import bad_request, invalid_field, not_found
+from debitura_provider.sandbox.domain.runtime import Sandbox
+from debitura_provider.sandbox.domain.state import Partner, Subscription
+from debitura_provider.sandbox.edge.deps import Caller, SandboxDep, authenticate, json_body, parse_uuid
 
 router = APIRouter(prefix="/webhooks", tags=["Webhooks"], dependencies=[Depends(authenticate)])
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 from uuid import UUID
 
 from debitura_provider.api.models import CreateIngestionJobRequest
-from debitura_provider.sandbox.deps import visible_to_partner
-from debitura_provider.sandbox.runtime import Sandbox, partner_actor
-from debitura_provider.sandbox.state import IngestionJob, NoteRecord, Partner
+from debitura_provider.sandbox.domain.queries import visible_to_partner
+from debitura_provider.sandbox.domain.runtime import Sandbox, partner_actor
+from debitura_provider.sandbox.domain.state import IngestionJob, NoteRecord, Partner
 
 QUEUE_DELAY = 60.0
 """Sandbox seconds a job waits in the queue."""

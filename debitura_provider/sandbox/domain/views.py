@@ -12,11 +12,11 @@ from datetime import timedelta
 from typing import Any
 
 from debitura_provider.api import models as m
-from debitura_provider.sandbox import lifecycle, money
-from debitura_provider.sandbox.clock import midnight
-from debitura_provider.sandbox.deps import CaseQuery
-from debitura_provider.sandbox.runtime import Sandbox
-from debitura_provider.sandbox.state import (
+from debitura_provider.sandbox.domain import lifecycle, money
+from debitura_provider.sandbox.domain.clock import midnight
+from debitura_provider.sandbox.domain.queries import CaseQuery
+from debitura_provider.sandbox.domain.runtime import Sandbox
+from debitura_provider.sandbox.domain.state import (
     CaseRecord,
     ChatRecord,
     EventRecord,

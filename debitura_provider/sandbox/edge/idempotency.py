@@ -22,9 +22,11 @@ from typing import Any
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from debitura_provider.sandbox.errors import ApiProblem, api_error, business_error, invalid_field
-from debitura_provider.sandbox.runtime import Sandbox
-from debitura_provider.sandbox.state import StoredResponse
+from debitura_provider.sandbox.domain.problems import ApiProblem, api_error, business_error, invalid_field
+from debitura_provider.sandbox.domain.runtime import Sandbox
+from debitura_provider.sandbox.domain.state import StoredResponse
+from debitura_provider.sandbox.edge.asgi import read_body
+from debitura_provider.sandbox.edge.errors import respond
 
 RETENTION_SECONDS = 24 * 3600.0
 MAX_KEY_LENGTH = 255
@@ -76,7 +78,7 @@ class IdempotencyMiddleware:
         if len(key) > MAX_KEY_LENGTH:
             await self._send(send, invalid_field("Idempotency-Key", f"must be at most {MAX_KEY_LENGTH} characters"))
             return
-        body = await _read_body(receive)
+        body = await read_body(receive)
         fingerprint = _fingerprint(body)
         scope_key = f"{partner.id}|{scope['path']}|{key}" + (f"|{fingerprint}" if route.per_body else "")
         stored = self._lookup(scope_key)
@@ -143,21 +145,9 @@ class IdempotencyMiddleware:
 
     @staticmethod
     async def _send(send: Send, problem: ApiProblem) -> None:
-        response = problem.response()
+        response = respond(problem)
         await send({"type": "http.response.start", "status": response.status_code, "headers": response.raw_headers})
         await send({"type": "http.response.body", "body": response.body})
-
-
-async def _read_body(receive: Receive) -> bytes:
-    parts: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            break
-        parts.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    return b"".join(parts)
 
 
 async def _replay(send: Send, stored: StoredResponse) -> None:

@@ -16,10 +16,10 @@ from uuid import UUID
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, Response
 
-from debitura_provider.sandbox import money
-from debitura_provider.sandbox.deps import SandboxDep
-from debitura_provider.sandbox.errors import not_found
-from debitura_provider.sandbox.state import CaseRecord
+from debitura_provider.sandbox.domain import money
+from debitura_provider.sandbox.domain.problems import not_found
+from debitura_provider.sandbox.domain.state import CaseRecord
+from debitura_provider.sandbox.edge.deps import SandboxDep
 
 router = APIRouter(prefix="/portal", include_in_schema=False)
 

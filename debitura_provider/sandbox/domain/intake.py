@@ -5,10 +5,10 @@ from __future__ import annotations
 import pycountry
 
 from debitura_provider.api.models import CreateManagedCaseRequest
-from debitura_provider.sandbox import money
-from debitura_provider.sandbox.errors import business_rule
-from debitura_provider.sandbox.runtime import Sandbox, partner_actor
-from debitura_provider.sandbox.state import CaseRecord, Partner
+from debitura_provider.sandbox.domain import money
+from debitura_provider.sandbox.domain.problems import business_rule
+from debitura_provider.sandbox.domain.runtime import Sandbox, partner_actor
+from debitura_provider.sandbox.domain.state import CaseRecord, Partner
 
 NO_PARTNER = "NoPartnerAvailable"
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Context, Decimal
 
-from debitura_provider.sandbox.state import CaseRecord
+from debitura_provider.sandbox.domain.state import CaseRecord
 
 CENT = Decimal("0.01")
 MAX_AMOUNT = 79228162514264337593543950335.0

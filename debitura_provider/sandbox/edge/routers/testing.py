@@ -15,13 +15,13 @@ from debitura_provider.api.models import (
     FireWebhookResult,
     Lifecycle,
 )
-from debitura_provider.sandbox import events, lifecycle, money, payments
-from debitura_provider.sandbox.deps import Caller, CaseId, SandboxDep, SimulatorDep, authenticate, json_body
-from debitura_provider.sandbox.errors import bad_request, invalid_field, not_found, unprocessable
-from debitura_provider.sandbox.routers.webhooks import replay
-from debitura_provider.sandbox.runtime import Sandbox
-from debitura_provider.sandbox.simulation import Simulator
-from debitura_provider.sandbox.state import Actor, CaseRecord, Partner
+from debitura_provider.sandbox.domain import events, lifecycle, money, payments
+from debitura_provider.sandbox.domain.problems import bad_request, invalid_field, not_found, unprocessable
+from debitura_provider.sandbox.domain.runtime import Sandbox
+from debitura_provider.sandbox.domain.simulation import Simulator
+from debitura_provider.sandbox.domain.state import Actor, CaseRecord, Partner
+from debitura_provider.sandbox.edge.deps import Caller, CaseId, SandboxDep, SimulatorDep, authenticate, json_body
+from debitura_provider.sandbox.edge.routers.webhooks import replay
 
 router = APIRouter(prefix="/test", tags=["Testing"], dependencies=[Depends(authenticate)])
 

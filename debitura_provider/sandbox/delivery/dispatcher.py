@@ -17,10 +17,11 @@ from uuid import UUID
 import httpx
 
 from debitura_provider.api.webhooks import EVENT_HEADER, REPLAY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
-from debitura_provider.sandbox import events
-from debitura_provider.sandbox.clock import Clock, Timers, rng
-from debitura_provider.sandbox.state import CaseRecord, EventRecord, Subscription
-from debitura_provider.sandbox.store import Store
+from debitura_provider.sandbox.domain import events
+from debitura_provider.sandbox.domain.clock import Clock, Timers, rng
+from debitura_provider.sandbox.domain.runtime import Sandbox
+from debitura_provider.sandbox.domain.state import CaseRecord, EventRecord, Subscription
+from debitura_provider.sandbox.domain.store import Store
 
 log = logging.getLogger("debitura_provider.sandbox.delivery")
 
@@ -44,6 +45,11 @@ class Dispatcher:
         self._base_url = base_url
         self._tasks: set[asyncio.Task[None]] = set()
         self._http: httpx.AsyncClient | None = None
+
+    @classmethod
+    def of(cls, sb: Sandbox) -> Dispatcher:
+        """The outbox of a sandbox (the factory :class:`Sandbox` is built with)."""
+        return cls(sb.store, sb.clock, sb.timers, lambda: sb.base_url)
 
     async def start(self) -> None:
         self._http = httpx.AsyncClient(timeout=TIMEOUT_SECONDS, follow_redirects=False, trust_env=False)

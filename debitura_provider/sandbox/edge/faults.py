@@ -34,78 +34,22 @@ import logging
 import random
 from collections import Counter
 from collections.abc import Coroutine
-from dataclasses import dataclass
 from typing import Any
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from debitura_provider.sandbox.clock import rng
-from debitura_provider.sandbox.errors import business_error
-from debitura_provider.sandbox.idempotency import _read_body
-from debitura_provider.sandbox.ratelimit import MESSAGE as RATE_LIMIT_MESSAGE
+from debitura_provider.sandbox.config import FaultSpec
+from debitura_provider.sandbox.domain.clock import rng
+from debitura_provider.sandbox.domain.problems import business_error
+from debitura_provider.sandbox.edge.asgi import read_body
+from debitura_provider.sandbox.edge.ratelimit import MESSAGE as RATE_LIMIT_MESSAGE
 
 log = logging.getLogger("debitura_provider.sandbox.faults")
 
-KINDS = ("error", "commit_then_error", "commit_then_timeout", "reset", "slow", "rate_limit")
-DEFAULT_DELAY = 35.0
-"""Seconds a ``slow`` request waits and a ``commit_then_timeout`` one is held: past the client's default 30 s."""
 EXEMPT_PREFIXES = ("/test/", "/portal")
 TRACKED_REQUESTS = 100_000
 """Attempt counts are kept for this many distinct requests (least recently seen forgotten first)."""
-
-
-@dataclass(frozen=True)
-class FaultSpec:
-    """Which faults, how often, and how they behave.
-
-    ``attempts_faulted``, when set, lets only the first N identical requests fail: with probability 1
-    it makes exactly N faults before the request goes through (a test can count on one lost answer).
-    """
-
-    rates: tuple[tuple[str, float], ...]
-    delay: float = DEFAULT_DELAY
-    retry_after: float = 1.0
-    attempts_faulted: int | None = None
-
-    def __post_init__(self) -> None:
-        for kind, rate in self.rates:
-            if kind not in KINDS:
-                raise ValueError(f"unknown fault kind {kind!r}; the kinds are {', '.join(KINDS)}")
-            if not 0 <= rate <= 1:
-                raise ValueError(f"fault {kind}: probability {rate} is not between 0 and 1")
-        if len({kind for kind, _ in self.rates}) != len(self.rates):
-            raise ValueError("each fault kind may be given once")
-        if self.total > 1 + 1e-9:
-            raise ValueError(f"fault probabilities add up to {self.total:g}, more than 1")
-        if not self.delay > 0:
-            raise ValueError("the fault delay must be greater than zero")
-        if self.retry_after < 0:
-            raise ValueError("retry_after must not be negative")
-        if self.attempts_faulted is not None and self.attempts_faulted < 1:
-            raise ValueError("attempts_faulted must be 1 or more")
-
-    @classmethod
-    def parse(cls, text: str, **settings: Any) -> FaultSpec:
-        """``"error=0.1,reset=0.05"`` (spaces allowed) with the other fields as keywords."""
-        rates = []
-        for part in filter(None, (p.strip() for p in text.split(","))):
-            kind, sep, value = part.partition("=")
-            try:
-                rate = float(value)
-            except ValueError:
-                rate = float("nan")
-            if not sep or rate != rate:
-                raise ValueError(f"fault {part!r} is not kind=probability (e.g. error=0.1)")
-            rates.append((kind.strip(), rate))
-        return cls(tuple(rates), **settings)
-
-    @property
-    def total(self) -> float:
-        return sum(rate for _, rate in self.rates)
-
-    def __str__(self) -> str:
-        return ",".join(f"{kind}={rate:g}" for kind, rate in self.rates)
 
 
 class FaultPlan:
@@ -159,7 +103,7 @@ class FaultMiddleware:
         if scope["type"] != "http" or scope["path"].startswith(EXEMPT_PREFIXES):
             await self.app(scope, receive, send)
             return
-        body = await _read_body(receive)
+        body = await read_body(receive)
         key = Headers(scope=scope).get("idempotency-key")
         kind, chance = self.plan.draw(scope["method"], scope["path"], scope.get("query_string", b""), key, body)
         replay = _replaying(body, receive)

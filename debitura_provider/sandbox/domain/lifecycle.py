@@ -9,11 +9,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from debitura_provider.api.models import CloseCode, Lifecycle, StartCaseRequest
-from debitura_provider.sandbox import events, money
-from debitura_provider.sandbox.clock import midnight
-from debitura_provider.sandbox.errors import bad_request, invalid_field
-from debitura_provider.sandbox.runtime import Sandbox, partner_actor
-from debitura_provider.sandbox.state import Actor, CaseRecord, ChatRecord, Partner, User
+from debitura_provider.sandbox.domain import events, money
+from debitura_provider.sandbox.domain.clock import midnight
+from debitura_provider.sandbox.domain.problems import bad_request, invalid_field
+from debitura_provider.sandbox.domain.runtime import Sandbox, partner_actor
+from debitura_provider.sandbox.domain.state import Actor, CaseRecord, ChatRecord, Partner, User
 
 EXCLUSIVE_PERIOD = timedelta(days=180)
 """A started case's exclusive period (six months for a standard pre-legal engagement)."""

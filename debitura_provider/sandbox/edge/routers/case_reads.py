@@ -6,9 +6,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 
-from debitura_provider.sandbox import views
-from debitura_provider.sandbox.deps import Caller, CaseId, CaseScope, SandboxDep
-from debitura_provider.sandbox.errors import not_found
+from debitura_provider.sandbox.domain import views
+from debitura_provider.sandbox.domain.problems import not_found
+from debitura_provider.sandbox.domain.queries import CaseScope
+from debitura_provider.sandbox.edge.deps import Caller, CaseId, SandboxDep
 
 
 def add_case_reads(router: APIRouter, scope: CaseScope) -> None:

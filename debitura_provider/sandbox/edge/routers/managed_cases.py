@@ -13,10 +13,13 @@ from debitura_provider.api.models import (
     TestPaymentResponse,
     UpdatePaymentRequest,
 )
-from debitura_provider.sandbox import intake, money, payments, views
-from debitura_provider.sandbox.clock import midnight
-from debitura_provider.sandbox.deps import (
-    MANAGED,
+from debitura_provider.sandbox.domain import intake, money, payments, views
+from debitura_provider.sandbox.domain.clock import midnight
+from debitura_provider.sandbox.domain.problems import bad_request
+from debitura_provider.sandbox.domain.queries import MANAGED, managed_case
+from debitura_provider.sandbox.domain.runtime import Sandbox, partner_actor
+from debitura_provider.sandbox.domain.state import CaseRecord, Partner
+from debitura_provider.sandbox.edge.deps import (
     Caller,
     CaseId,
     CaseQueryDep,
@@ -26,12 +29,8 @@ from debitura_provider.sandbox.deps import (
     SimulatorDep,
     authenticate,
     json_body,
-    managed_case,
 )
-from debitura_provider.sandbox.errors import bad_request
-from debitura_provider.sandbox.routers.case_reads import add_case_reads
-from debitura_provider.sandbox.runtime import Sandbox, partner_actor
-from debitura_provider.sandbox.state import CaseRecord, Partner
+from debitura_provider.sandbox.edge.routers.case_reads import add_case_reads
 
 router = APIRouter(prefix="/managed-cases", tags=["ManagedCases"], dependencies=[Depends(authenticate)])
 

@@ -1,7 +1,7 @@
 """The FastAPI application: routers, error handlers and the middleware stack, around one :class:`Sandbox`.
 
 Middleware, outermost first: ``edge_middleware`` (fault-injection seam: looks like the network) →
-``--faults`` (:mod:`~debitura_provider.sandbox.faults`) → rate limits → ``Idempotency-Key`` →
+``--faults`` (:mod:`~debitura_provider.sandbox.edge.faults`) → rate limits → ``Idempotency-Key`` →
 ``handler_middleware`` (seam: slow or failing handlers) → routers.
 """
 
@@ -12,14 +12,14 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from debitura_provider.sandbox import errors
-from debitura_provider.sandbox.faults import FaultMiddleware, FaultPlan, FaultSpec
-from debitura_provider.sandbox.idempotency import IdempotencyMiddleware
-from debitura_provider.sandbox.ingest import Ingestor
-from debitura_provider.sandbox.ratelimit import RateLimitMiddleware
-from debitura_provider.sandbox.routers import cases, ingestion, managed_cases, partner, portal, testing, webhooks
-from debitura_provider.sandbox.runtime import Sandbox
-from debitura_provider.sandbox.simulation import Simulator
+from debitura_provider.sandbox.domain.ingest import Ingestor
+from debitura_provider.sandbox.domain.runtime import Sandbox
+from debitura_provider.sandbox.domain.simulation import Simulator
+from debitura_provider.sandbox.edge import errors
+from debitura_provider.sandbox.edge.faults import FaultMiddleware, FaultPlan, FaultSpec
+from debitura_provider.sandbox.edge.idempotency import IdempotencyMiddleware
+from debitura_provider.sandbox.edge.ratelimit import RateLimitMiddleware
+from debitura_provider.sandbox.edge.routers import cases, ingestion, managed_cases, partner, portal, testing, webhooks
 
 
 def create_app(sb: Sandbox) -> FastAPI:

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 from uuid import UUID
 
-from debitura_provider.sandbox.clock import IdSource, rng
 from debitura_provider.sandbox.config import PartnerSpec, SandboxConfig
-from debitura_provider.sandbox.state import (
+from debitura_provider.sandbox.domain.clock import IdSource, rng
+from debitura_provider.sandbox.domain.state import (
     CaseRecord,
     EventRecord,
     IngestionJob,

@@ -7,11 +7,11 @@ from datetime import date
 from decimal import Decimal
 
 from debitura_provider.api.models import CloseCode, Lifecycle, UpdatePaymentRequest
-from debitura_provider.sandbox import events, lifecycle, money
-from debitura_provider.sandbox.clock import DAY
-from debitura_provider.sandbox.errors import bad_request, conflict, not_found, unprocessable
-from debitura_provider.sandbox.runtime import Sandbox
-from debitura_provider.sandbox.state import Actor, CaseRecord, PaymentRecord, User
+from debitura_provider.sandbox.domain import events, lifecycle, money
+from debitura_provider.sandbox.domain.clock import DAY
+from debitura_provider.sandbox.domain.problems import bad_request, conflict, not_found, unprocessable
+from debitura_provider.sandbox.domain.runtime import Sandbox
+from debitura_provider.sandbox.domain.state import Actor, CaseRecord, PaymentRecord, User
 
 ZERO_CREDITOR = "The explicit split gives the creditor nothing (PayoutCreditor is 0); check that this is intended."
 NOTHING_OWED = "The case had no outstanding balance before this payment; check that it is not a duplicate."

@@ -1,4 +1,4 @@
-"""FastAPI dependencies: who is calling, the parsed body, list queries, and which cases the caller may see.
+"""FastAPI dependencies: who is calling, the parsed body and list queries.
 
 Request bodies are parsed with the client's own request models, so the client and the sandbox refuse
 exactly the same input, and the 400 names the same fields.
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
 from email.message import Message
 from typing import Annotated, Any, TypeVar
 from uuid import UUID
@@ -17,16 +16,15 @@ from fastapi import Depends, Path, Query, Request
 from pydantic import BaseModel, ValidationError
 
 from debitura_provider.api.models import Lifecycle
-from debitura_provider.sandbox import money
-from debitura_provider.sandbox.errors import Unauthorized, from_pydantic, invalid_field, invalid_fields, not_found
-from debitura_provider.sandbox.runtime import Sandbox
-from debitura_provider.sandbox.simulation import Simulator
-from debitura_provider.sandbox.state import CaseRecord, Partner
+from debitura_provider.sandbox.domain import money
+from debitura_provider.sandbox.domain.problems import invalid_field, invalid_fields
+from debitura_provider.sandbox.domain.queries import SORT_FIELDS, CaseQuery
+from debitura_provider.sandbox.domain.runtime import Sandbox
+from debitura_provider.sandbox.domain.simulation import Simulator
+from debitura_provider.sandbox.domain.state import Partner
+from debitura_provider.sandbox.edge.errors import Unauthorized, from_pydantic
 
 M = TypeVar("M", bound=BaseModel)
-
-HIDDEN_FROM_PARTNERS = (Lifecycle.PENDING_CONTRACT_SIGNING, Lifecycle.PENDING_VERIFICATION_INTERNAL)
-"""Internal stages a collection partner never sees (spec, ``GET /cases``)."""
 
 
 def get_sandbox(request: Request) -> Sandbox:
@@ -131,62 +129,6 @@ def parse_uuid(value: str) -> UUID | None:
 
 # --- list queries ---------------------------------------------------------------------------------
 
-SORT_FIELDS: dict[str, Callable[[CaseRecord], Any]] = {
-    "datecreated": lambda c: c.date_created,
-    "dateupdated": lambda c: c.date_updated or c.date_created,
-    "datefinished": lambda c: c.date_finished,
-    "datecollectionstarted": lambda c: c.date_collection_started,
-    "duedate": lambda c: c.due_date,
-    "date": lambda c: c.date,
-    "grossamount": lambda c: c.gross_amount,
-    "remainder": money.remainder,
-    "interestfees": lambda c: c.interest_fees,
-    "collectionfees": lambda c: c.collection_fees,
-    "reminderfees": lambda c: c.reminder_fees,
-    "lifecycle": lambda c: c.lifecycle.value,
-    "closecode": lambda c: c.close_code.value if c.close_code else None,
-}
-
-
-@dataclass
-class CaseQuery:
-    """``Page``, ``PageSize``, ``Statuses``, ``Ids``, ``DebtorIds``, ``DivisionIds``, ``Sort``, ``includeTestCases``.
-
-    Names are case-insensitive; arrays may come as repeated keys, comma-separated, or with a ``[]`` suffix.
-    """
-
-    page: int = 1
-    page_size: int = 10
-    statuses: set[Lifecycle] = field(default_factory=set)
-    ids: set[UUID] = field(default_factory=set)
-    debtor_ids: set[UUID] = field(default_factory=set)
-    division_ids: set[UUID] = field(default_factory=set)
-    sort: list[tuple[str, bool]] = field(default_factory=list)
-    include_test_cases: bool = False
-
-    def matches(self, case: CaseRecord) -> bool:
-        return (
-            (not self.statuses or case.lifecycle in self.statuses)
-            and (not self.ids or case.id in self.ids)
-            and (not self.debtor_ids or case.debtor_id in self.debtor_ids)
-            and not self.division_ids  # managed cases have no creditor division
-        )
-
-    def ordered(self, cases: list[CaseRecord]) -> list[CaseRecord]:
-        """Sorted by ``Sort`` (default: newest first); later keys break ties of earlier ones."""
-        result = sorted(cases, key=lambda c: (c.date_created, c.reference), reverse=True)
-        for name, descending in reversed(self.sort):
-            key = SORT_FIELDS[name]
-            present = [c for c in result if key(c) is not None]
-            missing = [c for c in result if key(c) is None]
-            result = sorted(present, key=key, reverse=descending) + missing
-        return result
-
-    def window(self, cases: list[CaseRecord]) -> list[CaseRecord]:
-        start = (self.page - 1) * self.page_size
-        return cases[start:start + self.page_size]
-
-
 def _query_values(request: Request) -> dict[str, list[str]]:
     values: dict[str, list[str]] = {}
     for key, value in request.query_params.multi_items():
@@ -262,36 +204,3 @@ def case_query(default_page_size: int = 10) -> Callable[[Request], Coroutine[Any
 CaseQueryDep = Annotated[CaseQuery, Depends(case_query())]
 
 
-# --- which cases a caller may see ---------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CaseScope:
-    """Which cases one family of endpoints shows a caller, and how a miss is explained."""
-
-    visible: Callable[[CaseRecord, Partner], bool]
-    who: str
-
-    def find(self, sb: Sandbox, caller: Partner, case_id: UUID) -> CaseRecord:
-        """The case, or 404 when it does not exist or is not the caller's to see here."""
-        case = sb.store.cases.get(case_id)
-        if case is None or not self.visible(case, caller):
-            raise not_found(f"Case {case_id} not found, deleted, or not {self.who}.")
-        return case
-
-
-def submitted_by(case: CaseRecord, caller: Partner) -> bool:
-    """``/managed-cases``: cases the caller submitted."""
-    return case.managing_partner_id == caller.id
-
-
-def visible_to_partner(case: CaseRecord, caller: Partner) -> bool:
-    """``/cases``: cases the caller collects, or its own test cases, once verification has cleared."""
-    mine = case.collection_partner_id == caller.id or (case.is_test and case.managing_partner_id == caller.id)
-    return mine and case.lifecycle not in HIDDEN_FROM_PARTNERS
-
-
-MANAGED = CaseScope(submitted_by, "submitted by you as managing partner")
-WORKED = CaseScope(visible_to_partner, "assigned to you as collection partner")
-managed_case = MANAGED.find
-worked_case = WORKED.find

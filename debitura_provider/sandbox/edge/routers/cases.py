@@ -23,10 +23,19 @@ from debitura_provider.api.models import (
     UpdatePaymentRequest,
 )
 from debitura_provider.api.models import case_actions as actions
-from debitura_provider.sandbox import lifecycle, money, payments, views
-from debitura_provider.sandbox.clock import midnight
-from debitura_provider.sandbox.deps import (
-    WORKED,
+from debitura_provider.sandbox.domain import lifecycle, money, payments, views
+from debitura_provider.sandbox.domain.clock import midnight
+from debitura_provider.sandbox.domain.problems import (
+    api_error,
+    business_error,
+    invalid_field,
+    invalid_fields,
+    not_found,
+)
+from debitura_provider.sandbox.domain.queries import WORKED, visible_to_partner, worked_case
+from debitura_provider.sandbox.domain.runtime import Sandbox, partner_actor
+from debitura_provider.sandbox.domain.state import CaseRecord, FileRecord, NoteRecord, Partner
+from debitura_provider.sandbox.edge.deps import (
     Caller,
     CaseId,
     CaseQueryDep,
@@ -36,13 +45,8 @@ from debitura_provider.sandbox.deps import (
     authenticate,
     json_body,
     parse_uuid,
-    visible_to_partner,
-    worked_case,
 )
-from debitura_provider.sandbox.errors import api_error, business_error, invalid_field, invalid_fields, not_found
-from debitura_provider.sandbox.routers.case_reads import add_case_reads
-from debitura_provider.sandbox.runtime import Sandbox, partner_actor
-from debitura_provider.sandbox.state import CaseRecord, FileRecord, NoteRecord, Partner
+from debitura_provider.sandbox.edge.routers.case_reads import add_case_reads
 
 router = APIRouter(prefix="/cases", tags=["Cases"], dependencies=[Depends(authenticate)])
 

@@ -7,9 +7,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Request
 
 from debitura_provider.api.models import CreateIngestionJobRequest, IngestionJobCreated, IngestionJobStatus
-from debitura_provider.sandbox.deps import Caller, SandboxDep, authenticate, json_body, parse_uuid
-from debitura_provider.sandbox.errors import not_found
-from debitura_provider.sandbox.ingest import Ingestor
+from debitura_provider.sandbox.domain.ingest import Ingestor
+from debitura_provider.sandbox.domain.problems import not_found
+from debitura_provider.sandbox.edge.deps import Caller, SandboxDep, authenticate, json_body, parse_uuid
 
 router = APIRouter(prefix="/ingestion-jobs", tags=["IngestionJobs"], dependencies=[Depends(authenticate)])
 

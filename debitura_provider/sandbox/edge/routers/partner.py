@@ -7,8 +7,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 
 from debitura_provider.api.models import UserPage
-from debitura_provider.sandbox import views
-from debitura_provider.sandbox.deps import Caller, CaseQuery, authenticate, case_query
+from debitura_provider.sandbox.domain import views
+from debitura_provider.sandbox.domain.queries import CaseQuery
+from debitura_provider.sandbox.edge.deps import Caller, authenticate, case_query
 
 router = APIRouter(tags=["Partner"], dependencies=[Depends(authenticate)])
 
