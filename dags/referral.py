@@ -25,12 +25,13 @@ from collections.abc import Iterable
 from typing import Any
 
 from agency_crm import CRM_CONN_ID, OVERDUE_INVOICES
-from agency_crm.checks import check_records
+from agency_crm.artifacts import VARIABLE as ARTIFACTS_VARIABLE
+from agency_crm.checks import CHECKED_RECORDS_SQL, check_records, save_checked
 from agency_crm.db import ensure_schema, transaction
 from agency_crm.extract import RECORD_KEY, REFERRED, latest_batch_id, load_records
 from agency_crm.ledger import WHOLE_RECORD, invalid_entries, reason_of, replace_rejections, upsert_ledger
 from agency_crm.report import write_run_report
-from airflow.sdk import Param, dag, task
+from airflow.sdk import Param, Variable, dag, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from debitura_provider.api.models import Case, Payment
@@ -76,15 +77,20 @@ def debitura_referral() -> None:
 
     # --8<-- [start:referral_check]
     @task
-    def check_extract(batch_ids: list[str]) -> list[dict[str, Any]]:
-        """Step 1: records Debitura would refuse go to ``rejections`` and the ledger; the rest go on."""
+    def check_extract(batch_ids: list[str], run_id: str) -> dict[str, Any]:
+        """Step 1: records Debitura would refuse go to ``rejections`` and the ledger; the rest go on.
+
+        Only batch ids and record keys leave the CRM: the records to refer are marked in
+        ``checked_records`` for this run, and the bulk task reads them from the CRM itself.
+        """
         with transaction(CRM_CONN_ID) as connection:
             loaded = load_records(connection, batch_ids)
             checked = check_records(loaded)
             replace_rejections(connection, "check", checked.batch_of, checked.invalid, checked.batch_of)
             upsert_ledger(connection, invalid_entries(_by_key(loaded), checked.batch_of, checked.invalid))
+            save_checked(connection, run_id, checked)
         print(f"{len(loaded)} records: {len(checked.valid)} to refer, {len(checked.invalid)} invalid.")
-        return checked.valid
+        return {"batch_ids": batch_ids, "to_refer": checked.valid_keys, "invalid": sorted(checked.invalid)}
 
     checked = check_extract(resolve_batches())
     # --8<-- [end:referral_check]
@@ -92,7 +98,16 @@ def debitura_referral() -> None:
     # --8<-- [start:referral_bulk]
     # Step 2: one task for the whole extract; one outcome per record, pushed before it fails on
     # a retryable error, and idempotent: its retry returns the cases already made.
-    refer = ReferInvoicesOperator(task_id="refer_invoices", records=checked, record_key=RECORD_KEY)
+    # The records come from the CRM at run time (a SQL query on its connection), never through XCom.
+    refer = ReferInvoicesOperator(
+        task_id="refer_invoices",
+        records_sql=CHECKED_RECORDS_SQL,
+        records_parameters={"run_id": "{{ run_id }}"},
+        records_conn_id=CRM_CONN_ID,
+        records_json_column="payload",
+        record_key=RECORD_KEY,
+    )
+    checked >> refer
     # --8<-- [end:referral_bulk]
 
     @task
@@ -162,11 +177,16 @@ def debitura_referral() -> None:
     # --8<-- [start:referral_report]
     @task(trigger_rule="all_done")
     def write_report(ti: Any, run_id: str) -> str:
-        """Step 6: the run as an HTML page, amounts by client and by lifecycle; the log says where it is."""
+        """Step 6: the run as an HTML page, amounts by client and by lifecycle, in the artifact store.
+
+        Returns the page's URL (this task's XCom; the log says it too): on Celery or Kubernetes the
+        store is shared (``s3://``, ``gs://``), so any worker, or a person, can read what this one wrote.
+        """
         batch_ids = ti.xcom_pull(task_ids="resolve_batches") or []
+        base = Variable.get(ARTIFACTS_VARIABLE, default=None)
         with transaction(CRM_CONN_ID) as connection:
-            path = write_run_report(connection, batch_ids, run_id, case_url=DebituraHook().portal_case_url)
-        log.info("Referral report: %s", path.as_uri())  # logged, not printed: stdout lines can land after "Done"
+            path = write_run_report(connection, batch_ids, run_id, case_url=DebituraHook().portal_case_url, url=base)
+        log.info("Referral report: %s", path)  # logged, not printed: stdout lines can land after "Done"
         return str(path)
 
     report = write_report()

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+from airflow.sdk import ObjectStoragePath
 from sqlalchemy import Connection, bindparam, text
 
+from agency_crm.artifacts import artifacts_base, write_artifact
 from agency_crm.ledger import batch_record_keys
 
 SERIES = (
@@ -27,6 +27,8 @@ SERIES = (
 """The three bars of each group: attribute of :class:`Totals`, legend label, colour."""
 
 WITH_CASE = ("created", "existing")
+REPORTS = "reports"
+"""The artifacts folder of the run reports."""
 
 _ROWS = text(
     "SELECT l.*, c.company_name AS client FROM referral_ledger l "
@@ -177,29 +179,22 @@ _STYLE = (
 )
 
 
-def write_report(page: str, directory: Path, run_id: str) -> Path:
-    """Write the page as ``<directory>/<run id>.html`` (characters unsafe in a file name replaced)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    name = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in run_id)
-    path = directory / f"{name}.html"
-    path.write_text(page, encoding="utf-8")
-    return path
-
-
-def report_dir() -> Path:
-    """``$DEBITURA_REPORT_DIR``, else ``reports/`` in the Airflow home (where the task logs are too)."""
-    configured = os.environ.get("DEBITURA_REPORT_DIR")
-    if configured:
-        return Path(configured)
-    return Path(os.environ.get("AIRFLOW_HOME", "~/airflow")).expanduser() / "reports"
+def report_dir(url: str | None = None) -> ObjectStoragePath:
+    """``reports/`` under the DAGs' artifact base (:mod:`agency_crm.artifacts`), on any worker's reach."""
+    return artifacts_base(url) / REPORTS
 
 
 def write_run_report(
-    connection: Connection, batch_ids: list[str], run_id: str, case_url: Callable[[str], str] | None = None
-) -> Path:
-    """Render the ledger rows of the run's batches and write the page into :func:`report_dir`."""
+    connection: Connection,
+    batch_ids: list[str],
+    run_id: str,
+    case_url: Callable[[str], str] | None = None,
+    *,
+    url: str | None = None,
+) -> ObjectStoragePath:
+    """Render the ledger rows of the run's batches and write ``reports/<run id>.html`` under the base ``url``."""
     rows = load_rows(connection, batch_record_keys(connection, batch_ids))
     when = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     subtitle = f"Batches {', '.join(batch_ids) or '(none)'}; {len(rows)} records; written {when}."
     page = render_report(rows, title=f"Referral run {run_id}", subtitle=subtitle, case_url=case_url)
-    return write_report(page, report_dir(), run_id)
+    return write_artifact(REPORTS, f"{run_id}.html", page, url=url)

@@ -49,12 +49,6 @@ def test_the_page_escapes_crm_text_and_links_cases() -> None:
     assert page.index("<h3>USD</h3>") < page.index("<h3>EUR</h3>")  # largest currency first
 
 
-def test_report_file_is_named_after_the_run(tmp_path: Path) -> None:
-    path = report.write_report("<html></html>", tmp_path / "reports", "manual__2026-01-01T00:00:00+00:00")
-    assert path.name == "manual__2026-01-01T00_00_00_00_00.html"
-    assert path.read_text() == "<html></html>"
-
-
 def test_rows_come_from_the_ledger_with_client_names(tmp_path: Path) -> None:
     engine = sqlalchemy.create_engine(f"sqlite:///{tmp_path / 'crm.db'}")
     with engine.begin() as connection:
@@ -75,7 +69,7 @@ def test_rows_come_from_the_ledger_with_client_names(tmp_path: Path) -> None:
 
 
 def test_a_run_report_covers_the_batches_of_the_run(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setenv("DEBITURA_REPORT_DIR", str(tmp_path / "out"))
+    monkeypatch.setenv("DEBITURA_ARTIFACTS_URL", (tmp_path / "out").as_uri())
     engine = sqlalchemy.create_engine(f"sqlite:///{tmp_path / 'crm.db'}")
     with engine.begin() as connection:
         ensure_schema(connection)
@@ -91,12 +85,12 @@ def test_a_run_report_covers_the_batches_of_the_run(tmp_path: Path, monkeypatch)
         path = report.write_run_report(connection, ["b1"], "manual__1", case_url=lambda i: f"http://portal/cases/{i}")
     engine.dispose()
     page = path.read_text()
-    assert path.parent == tmp_path / "out"
+    assert str(path) == (tmp_path / "out" / "reports" / "manual__1.html").as_uri()
     assert "REF00001" in page and "REF00002" not in page
     assert "Batches b1; 1 records" in page
 
 
 def test_reports_go_to_the_airflow_home_by_default(monkeypatch) -> None:
-    monkeypatch.delenv("DEBITURA_REPORT_DIR", raising=False)
+    monkeypatch.delenv("DEBITURA_ARTIFACTS_URL", raising=False)
     monkeypatch.setenv("AIRFLOW_HOME", "/srv/airflow")
-    assert report.report_dir() == Path("/srv/airflow/reports")
+    assert str(report.report_dir()) == "file:///srv/airflow/debitura/reports"
