@@ -41,20 +41,40 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port to listen on; 0 picks a free one")
     parser.add_argument("--api-key", default=DEFAULT_API_KEY, help="the managing partner's API key")
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed for ids and simulated outcomes; the "
-                        "same seed and requests repeat a run exactly")
-    parser.add_argument("--speed", type=float, default=DEFAULT_SPEED, help="how much faster than real time sandbox "
-                        "time runs; 86400 is one sandbox day per real second")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=DEFAULT_SEED,
+        help="seed for ids and simulated outcomes; the same seed and requests repeat a run exactly",
+    )
+    parser.add_argument(
+        "--speed",
+        type=float,
+        default=DEFAULT_SPEED,
+        help="how much faster than real time sandbox time runs; 86400 is one sandbox day per real second",
+    )
     parser.add_argument("--state", metavar="FILE", help="keep state in this SQLite file so a restart loses nothing")
     parser.add_argument("--no-rate-limit", action="store_true", help="turn off the per-key rate limits")
-    parser.add_argument("--no-simulation", action="store_true", help="simulated collection partners do not work "
-                        "production cases (verification still happens)")
-    parser.add_argument("--faults", metavar="SPEC", help="fail requests on purpose, deterministically for the "
-                        f"seed: comma-separated kind=probability, kinds {', '.join(KINDS)} "
-                        "(e.g. error=0.1,commit_then_timeout=0.05); /test/* and /portal are exempt")
-    parser.add_argument("--fault-delay", type=float, default=DEFAULT_DELAY, metavar="SECONDS",
-                        help="how long a slow request waits and a commit_then_timeout one is held "
-                        "(make it longer than the client's timeout)")
+    parser.add_argument(
+        "--no-simulation",
+        action="store_true",
+        help="simulated collection partners do not work production cases (verification still happens)",
+    )
+    parser.add_argument(
+        "--faults",
+        metavar="SPEC",
+        help="fail requests on purpose, deterministically for the "
+        f"seed: comma-separated kind=probability, kinds {', '.join(KINDS)} "
+        "(e.g. error=0.1,commit_then_timeout=0.05); /test/* and /portal are exempt",
+    )
+    parser.add_argument(
+        "--fault-delay",
+        type=float,
+        default=DEFAULT_DELAY,
+        metavar="SECONDS",
+        help="how long a slow request waits and a commit_then_timeout one is held "
+        "(make it longer than the client's timeout)",
+    )
     return parser
 
 
@@ -68,14 +88,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         from debitura_provider.sandbox.server import SandboxServer
     except ImportError as exc:  # the [sandbox] extra (FastAPI, uvicorn) is not installed
-        print(f"debitura-sandbox: {exc.name or exc} is not installed; the sandbox needs its extra: {EXTRA}",
-              file=sys.stderr)
+        print(
+            f"debitura-sandbox: {exc.name or exc} is not installed; the sandbox needs its extra: {EXTRA}",
+            file=sys.stderr,
+        )
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         config = SandboxConfig(
-            api_key=args.api_key, port=args.port, seed=args.seed, speed=args.speed, state_path=args.state,
-            rate_limits=not args.no_rate_limit, simulate=not args.no_simulation,
+            api_key=args.api_key,
+            port=args.port,
+            seed=args.seed,
+            speed=args.speed,
+            state_path=args.state,
+            rate_limits=not args.no_rate_limit,
+            simulate=not args.no_simulation,
             faults=FaultSpec.parse(args.faults, delay=args.fault_delay) if args.faults else None,
         )
         server = SandboxServer(config)

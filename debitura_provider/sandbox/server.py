@@ -68,8 +68,12 @@ class SandboxServer:
 
     def _uvicorn(self, log_level: str) -> uvicorn.Server:
         config = uvicorn.Config(
-            self.app, lifespan="on", log_level=log_level, access_log=log_level == "info",
-            timeout_graceful_shutdown=5, server_header=False,
+            self.app,
+            lifespan="on",
+            log_level=log_level,
+            access_log=log_level == "info",
+            timeout_graceful_shutdown=5,
+            server_header=False,
         )
         self._server = uvicorn.Server(config)
         return self._server
@@ -80,8 +84,9 @@ class SandboxServer:
             raise RuntimeError("this sandbox server was already started")
         server = self._uvicorn("warning")
         self._socket.listen(128)
-        self._thread = threading.Thread(target=server.run, kwargs={"sockets": [self._socket]},
-                                        name=f"debitura-sandbox-{self.port}", daemon=True)
+        self._thread = threading.Thread(
+            target=server.run, kwargs={"sockets": [self._socket]}, name=f"debitura-sandbox-{self.port}", daemon=True
+        )
         self._thread.start()
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while not server.started:

@@ -55,6 +55,7 @@ def wait_for(probe: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
 
 def verified(api: httpx.Client, case_id: str) -> dict[str, Any]:
     """The case once Debitura's (simulated) internal verification cleared it."""
+
     def probe() -> dict[str, Any] | None:
         case: dict[str, Any] = api.get(f"/managed-cases/{case_id}").json()
         return case if case["lifecycle"] != "Pending Verification Internal" else None
@@ -84,7 +85,9 @@ class Inbox:
             return [(h, b) for h, b in self.deliveries if json.loads(b)["data"].get("caseId") == case_id]
 
 
-def subscribe(api: httpx.Client, url: str, *, test_mode: bool = True, events: list[str] | None = None) -> dict[str, Any]:
+def subscribe(
+    api: httpx.Client, url: str, *, test_mode: bool = True, events: list[str] | None = None
+) -> dict[str, Any]:
     response = api.post("/webhooks", json={"url": url, "events": events or ALL_EVENTS, "isTestMode": test_mode})
     assert response.status_code == 201, response.text
     body: dict[str, Any] = response.json()

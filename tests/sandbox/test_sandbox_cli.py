@@ -22,7 +22,9 @@ def start(*args: str) -> tuple[subprocess.Popen[str], str, str]:
     """The process, its base URL and the key line, read from the first two lines it prints."""
     process = subprocess.Popen(
         [sys.executable, "-m", "debitura_provider.sandbox", "--port", "0", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     assert process.stdout is not None
     first, second = process.stdout.readline(), process.stdout.readline()
@@ -51,8 +53,9 @@ def wait_until_serving(base_url: str, key: str) -> None:
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
 def test_the_cli_serves_and_stops_cleanly_on_a_signal(stop_signal: signal.Signals, tmp_path: Path) -> None:
     state = tmp_path / "cli.db"
-    process, base_url, key_line = start("--api-key", "cli-key", "--seed", "3", "--speed", "60", "--state",
-                                        str(state), "--no-rate-limit")
+    process, base_url, key_line = start(
+        "--api-key", "cli-key", "--seed", "3", "--speed", "60", "--state", str(state), "--no-rate-limit"
+    )
     assert "cli-key" not in key_line and "--api-key" in key_line  # a chosen key is never printed
     try:
         wait_until_serving(base_url, "cli-key")
@@ -71,8 +74,9 @@ def test_the_cli_serves_and_stops_cleanly_on_a_signal(stop_signal: signal.Signal
 
 
 def test_the_cli_refuses_bad_settings() -> None:
-    result = subprocess.run([sys.executable, "-m", "debitura_provider.sandbox", "--speed", "0"],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "debitura_provider.sandbox", "--speed", "0"], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 2
     assert "speed" in result.stderr
 
@@ -106,8 +110,10 @@ def test_without_the_sandbox_extra_the_cli_names_the_extra_instead_of_a_tracebac
 
 
 def test_importing_the_sandbox_package_loads_no_web_framework() -> None:
-    code = ("import sys, debitura_provider.sandbox, debitura_provider.sandbox.__main__; "
-            "print(sorted({m.split('.')[0] for m in sys.modules} & {'fastapi', 'uvicorn', 'starlette'}))")
+    code = (
+        "import sys, debitura_provider.sandbox, debitura_provider.sandbox.__main__; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'fastapi', 'uvicorn', 'starlette'}))"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert result.stdout.strip() == "[]"
 
@@ -125,8 +131,9 @@ def run_quickstart(sandbox: SandboxServer) -> None:
     script = page.split("## Quickstart with curl", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
     lines = [line for line in script.splitlines() if not line.startswith(("debitura-sandbox", "DEBITURA=", "KEY="))]
     env = {**os.environ, "DEBITURA": sandbox.base_url, "KEY": sandbox.api_key}
-    result = subprocess.run(["bash", "-euo", "pipefail", "-c", "\n".join(lines)], capture_output=True, text=True,
-                            env=env, timeout=120)
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", "\n".join(lines)], capture_output=True, text=True, env=env, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     assert '"advanced":true' in result.stdout
     assert '"remainingAmount":1000.0' in result.stdout

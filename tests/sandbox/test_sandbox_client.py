@@ -35,7 +35,8 @@ def test_every_managed_case_operation_with_the_sync_client(debitura: DebituraCli
     created = debitura.create_managed_case(request())
     assert created.lifecycle_state is Lifecycle.PENDING_VERIFICATION_INTERNAL
     assert debitura.create_managed_case(request(creditorReference=created.creditor_reference)).id == created.id, (
-        "the derived Idempotency-Key returns the first case for the same body")
+        "the derived Idempotency-Key returns the first case for the same body"
+    )
     assert debitura.get_managed_case(created.id).reference == created.reference
     assert debitura.get_managed_case_by_reference(created.reference or "").id == created.id
 
@@ -44,9 +45,16 @@ def test_every_managed_case_operation_with_the_sync_client(debitura: DebituraCli
     assert (paid.remaining_amount, paid.case_closed) == (600.0, False)
     [payment] = debitura.get_managed_case_payments(created.id)
     assert (payment.id, payment.gross_amount, payment.currency) == (paid.payment_id, 400.0, "EUR")
-    edited = debitura.update_test_payment(created.id, payment.id, {
-        "date": date(2026, 2, 2), "payment_amount": 450.0, "payment_recipient": "Creditor",
-        "commission_payment_status": "Unpaid"})
+    edited = debitura.update_test_payment(
+        created.id,
+        payment.id,
+        {
+            "date": date(2026, 2, 2),
+            "payment_amount": 450.0,
+            "payment_recipient": "Creditor",
+            "commission_payment_status": "Unpaid",
+        },
+    )
     assert edited.gross_amount == 450.0
     debitura.delete_test_payment(created.id, payment.id)
     assert debitura.get_managed_case_payments(created.id) == []
@@ -58,8 +66,7 @@ def test_every_managed_case_operation_with_the_sync_client(debitura: DebituraCli
     assert debitura.get_managed_case_files(created.id) == []
 
     with pytest.raises(BadRequestError, match="closeCase"):
-        debitura.record_test_payment(created.id, {"date": date(2026, 2, 1), "payment_amount": 1.0,
-                                                  "close_case": True})
+        debitura.record_test_payment(created.id, {"date": date(2026, 2, 1), "payment_amount": 1.0, "close_case": True})
     result = debitura.advance_test_case(created.id, {"to": AdvanceTarget.CLOSED_PAID, "amount": 1000.0})
     assert (result.advanced, result.state) == (True, "Closed:Paid")
     closed = debitura.get_managed_case(created.id)
@@ -85,19 +92,22 @@ def test_listing_pages_filters_and_iterates(debitura: DebituraClient) -> None:
 
 def test_business_errors_reach_the_client_as_typed_exceptions(debitura: DebituraClient) -> None:
     with pytest.raises(BusinessRuleError) as raised:
-        debitura.create_managed_case(request(isTest=False, debtor={
-            "type": "Person", "name": "Taro Yamada", "countryAlpha2": "JP"}))
+        debitura.create_managed_case(
+            request(isTest=False, debtor={"type": "Person", "name": "Taro Yamada", "countryAlpha2": "JP"})
+        )
     assert raised.value.error_types == ["NoPartnerAvailable"]
 
 
 def test_the_test_endpoints_and_the_event_log(sandbox_factory: SandboxFactory, inbox: Inbox) -> None:
-    with sandbox_factory() as server, DebituraClient(server.api_key, server.base_url, rate_limits=UNLIMITED) as debitura:
+    with (
+        sandbox_factory() as server,
+        DebituraClient(server.api_key, server.base_url, rate_limits=UNLIMITED) as debitura,
+    ):
         exercise_test_endpoints(debitura, inbox)
 
 
 def exercise_test_endpoints(debitura: DebituraClient, inbox: Inbox) -> None:
-    sub = debitura.create_webhook({"url": inbox.url, "events": ["case.updated", "case.closed"],
-                                   "is_test_mode": True})
+    sub = debitura.create_webhook({"url": inbox.url, "events": ["case.updated", "case.closed"], "is_test_mode": True})
     try:
         assert sub.secret is not None
         case = debitura.create_managed_case(request(tag="client-tag"))
@@ -124,13 +134,22 @@ async def test_every_managed_case_operation_with_the_async_client(sandbox: Sandb
         assert (await debitura.get_managed_case(created.id)).id == created.id
         assert (await debitura.get_managed_case_by_reference(created.reference or "")).id == created.id
         await debitura.advance_test_case(created.id, {"to": "Active"})
-        paid = await debitura.record_test_payment(created.id, {"date": date(2026, 2, 1), "payment_amount": 1000.0,
-                                                                "close_case": True})
+        paid = await debitura.record_test_payment(
+            created.id, {"date": date(2026, 2, 1), "payment_amount": 1000.0, "close_case": True}
+        )
         assert (paid.case_closed, paid.remaining_amount) == (True, 0.0)
         [payment] = await debitura.get_managed_case_payments(created.id)
-        await debitura.update_test_payment(created.id, payment.id, {
-            "date": date(2026, 2, 1), "payment_amount": 900.0, "payment_recipient": "Creditor",
-            "commission_payment_status": "Unpaid", "reopen_case_if_needed": True})
+        await debitura.update_test_payment(
+            created.id,
+            payment.id,
+            {
+                "date": date(2026, 2, 1),
+                "payment_amount": 900.0,
+                "payment_recipient": "Creditor",
+                "commission_payment_status": "Unpaid",
+                "reopen_case_if_needed": True,
+            },
+        )
         assert (await debitura.get_managed_case(created.id)).lifecycle_state is Lifecycle.ACTIVE
         await debitura.delete_test_payment(created.id, payment.id)
         assert (await debitura.get_managed_case_timeline(created.id)).items

@@ -52,11 +52,18 @@ def real_ids(contract_sandbox: SandboxServer) -> dict[str, list[str]]:
         api.post(f"/test/cases/{active}/advance", json={"to": "Active"})
         payments = [
             api.post(f"/managed-cases/{active}/payments", json={"date": "2026-01-20", "paymentAmount": 10}).json()[
-                "paymentId"]
+                "paymentId"
+            ]
             for _ in range(2)
         ]
-        hook = api.post("/webhooks", json={"url": "http://127.0.0.1:9/hook", "isTestMode": True,
-                                           "events": ["case.updated", "payment.created", "chat.created"]}).json()
+        hook = api.post(
+            "/webhooks",
+            json={
+                "url": "http://127.0.0.1:9/hook",
+                "isTestMode": True,
+                "events": ["case.updated", "payment.created", "chat.created"],
+            },
+        ).json()
         api.post("/test/webhooks/fire", json={"event": "payment.created", "caseId": active})
         events = wait_for(lambda: api.get("/webhooks/events", params={"caseId": active}).json(), "logged events")
         job = api.post("/ingestion-jobs", json={"rows": [{"type": 0, "caseId": active, "description": "x"}]}).json()
@@ -100,7 +107,9 @@ def _load_schema() -> Any:
         pytest.skip(message, allow_module_level=True)
     loaded = schemathesis.openapi.from_path(path)
     loaded.config.generation.update(
-        max_examples=MAX_EXAMPLES, modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE], deterministic=True,
+        max_examples=MAX_EXAMPLES,
+        modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE],
+        deterministic=True,
         with_security_parameters=False,
     )
     return loaded
@@ -127,8 +136,9 @@ def test_every_spec_operation_is_served(openapi_spec: dict[str, Any], sandbox_fa
     """No operation answers 404 "No such endpoint" or 405: each one has a route (none is left out)."""
     with sandbox_factory() as server, client(server) as api:
         for path, operations in openapi_spec["paths"].items():
-            concrete = path.format(id=uuid.uuid4(), paymentId=uuid.uuid4(), jobId=uuid.uuid4(), caseReference="ABC",
-                                   reference="ref")
+            concrete = path.format(
+                id=uuid.uuid4(), paymentId=uuid.uuid4(), jobId=uuid.uuid4(), caseReference="ABC", reference="ref"
+            )
             for method in operations:
                 response = api.request(method.upper(), concrete)
                 assert response.status_code not in (405, 501), f"{method.upper()} {path}: {response.text}"
@@ -139,8 +149,9 @@ def test_every_spec_operation_is_served(openapi_spec: dict[str, Any], sandbox_fa
 def test_unauthenticated_requests_get_problem_details(openapi_spec: dict[str, Any], sandbox: SandboxServer) -> None:
     with client(sandbox, "wrong") as stranger:
         for path, operations in openapi_spec["paths"].items():
-            concrete = path.format(id=uuid.uuid4(), paymentId=uuid.uuid4(), jobId=uuid.uuid4(), caseReference="ABC",
-                                   reference="ref")
+            concrete = path.format(
+                id=uuid.uuid4(), paymentId=uuid.uuid4(), jobId=uuid.uuid4(), caseReference="ABC", reference="ref"
+            )
             for method in operations:
                 response = stranger.request(method.upper(), concrete)
                 assert response.status_code == 401, f"{method.upper()} {path}"

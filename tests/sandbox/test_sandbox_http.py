@@ -48,8 +48,10 @@ def test_unknown_routes_get_a_json_404(api: httpx.Client) -> None:
         ({"content": b"{not json", "headers": {"Content-Type": "application/json"}}, "body"),
         ({"content": b'{"amountToRecover": NaN}', "headers": {"Content-Type": "application/json"}}, "body"),
         ({"content": b"\xff\xfe", "headers": {"Content-Type": "application/json"}}, "body"),
-        ({"content": b"creditorCompanyName=Acme", "headers": {"Content-Type": "application/x-www-form-urlencoded"}},
-         "body"),
+        (
+            {"content": b"creditorCompanyName=Acme", "headers": {"Content-Type": "application/x-www-form-urlencoded"}},
+            "body",
+        ),
         ({"content": b"", "headers": {"Content-Type": "application/json"}}, "body"),
         ({"json": [1, 2, 3]}, "body"),
         ({"json": case_body(amountToRecover="lots")}, "amountToRecover"),
@@ -63,13 +65,12 @@ def test_unknown_routes_get_a_json_404(api: httpx.Client) -> None:
         ({"json": case_body(surprise=1)}, "surprise"),
     ],
 )
-def test_malformed_bodies_get_400_naming_the_field(
-    api: httpx.Client, request_args: dict[str, Any], field: str
-) -> None:
+def test_malformed_bodies_get_400_naming_the_field(api: httpx.Client, request_args: dict[str, Any], field: str) -> None:
     body = assert_api_error(api.post("/managed-cases", **request_args), 400)
     assert body["error"] == "Validation failed"
-    assert any(e["type"] == "ValidationError" and e["message"].startswith(f"{field}") for e in body["businessErrors"]), (
-        body)
+    assert any(
+        e["type"] == "ValidationError" and e["message"].startswith(f"{field}") for e in body["businessErrors"]
+    ), body
 
 
 def test_json_media_types_of_the_spec_are_accepted(api: httpx.Client) -> None:
@@ -136,7 +137,9 @@ def test_the_same_key_and_body_replays_the_first_answer(api: httpx.Client) -> No
 
 def test_the_same_key_with_another_body_is_a_conflict(api: httpx.Client) -> None:
     api.post("/managed-cases", json=case_body(), headers={"Idempotency-Key": "conflict-1"})
-    response = api.post("/managed-cases", json=case_body(amountToRecover=5.0), headers={"Idempotency-Key": "conflict-1"})
+    response = api.post(
+        "/managed-cases", json=case_body(amountToRecover=5.0), headers={"Idempotency-Key": "conflict-1"}
+    )
     assert response.status_code == 422
     assert response.json()["businessErrors"][0]["type"] == "IdempotencyConflict"
 
@@ -156,8 +159,9 @@ def test_keys_are_scoped_per_partner_and_path(sandbox: SandboxServer, api: httpx
     first = api.post(f"/cases/{case['id']}/payments", json=payment, headers={"Idempotency-Key": "shared"})
     replay = api.post(f"/cases/{case['id']}/payments", json=payment, headers={"Idempotency-Key": "shared"})
     assert replay.json()["paymentId"] == first.json()["paymentId"]
-    conflict = api.post(f"/cases/{case['id']}/payments", json={**payment, "paymentAmount": 11.0},
-                        headers={"Idempotency-Key": "shared"})
+    conflict = api.post(
+        f"/cases/{case['id']}/payments", json={**payment, "paymentAmount": 11.0}, headers={"Idempotency-Key": "shared"}
+    )
     assert conflict.status_code == 422
     assert conflict.json()["businessErrors"][0]["type"] == "IdempotencyConflict"
     assert len(api.get(f"/cases/{case['id']}/payments").json()) == 1
@@ -198,8 +202,11 @@ def test_a_key_still_in_flight_gets_409(sandbox_factory: SandboxFactory) -> None
     gate = Gate()
     with sandbox_factory(handler_middleware=(gate,)) as server, client(server) as api:
         results: list[httpx.Response] = []
-        first = threading.Thread(target=lambda: results.append(
-            api.post("/managed-cases", json=case_body(), headers={"Idempotency-Key": "slow"})))
+        first = threading.Thread(
+            target=lambda: results.append(
+                api.post("/managed-cases", json=case_body(), headers={"Idempotency-Key": "slow"})
+            )
+        )
         first.start()
         assert gate.entered.wait(30)
         with client(server) as second:
@@ -223,7 +230,8 @@ def test_over_the_limit_answers_429_with_retry_after_in_the_body(sandbox_factory
         body = refused.json()
         assert (body["error"], body["message"]) == (
             "rate_limit_exceeded",
-            "Too many requests. Please try again later or contact support if you need higher limits.")
+            "Too many requests. Please try again later or contact support if you need higher limits.",
+        )
         assert 0 < body["retryAfter"] <= 60
         assert "Retry-After" not in refused.headers
         with client(server, next(iter(server.partner_keys.values()))) as other:

@@ -17,19 +17,30 @@ def started(api: httpx.Client, sandbox: SandboxServer, **fees: float) -> dict[st
     case = new_test_case(api)
     verified(api, case["id"])
     user = api.get("/users").json()["users"][0]
-    response = api.post(f"/cases/{case['id']}/start", json={
-        "welcomeMessage": "We have taken over the case.", "userEmail": user["email"],
-        "collectionPartnerReference": f"CP-{case['reference']}", **fees,
-    })
+    response = api.post(
+        f"/cases/{case['id']}/start",
+        json={
+            "welcomeMessage": "We have taken over the case.",
+            "userEmail": user["email"],
+            "collectionPartnerReference": f"CP-{case['reference']}",
+            **fees,
+        },
+    )
     assert response.status_code == 200, response.text
     assert response.json()["status"] == "Active"
     return case
 
 
 def pay(api: httpx.Client, case_id: str, amount: float, **extra: Any) -> httpx.Response:
-    return api.post(f"/cases/{case_id}/payments", json={
-        "date": "2026-02-01", "paymentAmount": amount, "paymentRecipient": "CollectionPartner", **extra,
-    })
+    return api.post(
+        f"/cases/{case_id}/payments",
+        json={
+            "date": "2026-02-01",
+            "paymentAmount": amount,
+            "paymentRecipient": "CollectionPartner",
+            **extra,
+        },
+    )
 
 
 def test_a_new_case_is_verified_then_started_then_closed_and_every_step_is_on_the_timeline(
@@ -40,8 +51,10 @@ def test_a_new_case_is_verified_then_started_then_closed_and_every_step_is_on_th
     assert created["isTestCase"] is True
     assert verified(api, created["id"])["lifecycle"] == "Pending Verification"
 
-    started_case = api.post(f"/cases/{created['id']}/start", json={
-        "welcomeMessage": "Hello!", "userEmail": api.get("/users").json()["users"][0]["email"]})
+    started_case = api.post(
+        f"/cases/{created['id']}/start",
+        json={"welcomeMessage": "Hello!", "userEmail": api.get("/users").json()["users"][0]["email"]},
+    )
     assert started_case.status_code == 200
     assert api.get(f"/cases/{created['id']}").json()["currentEngagementPhase"] == "Pre-legal"
     assert [c["message"] for c in api.get(f"/cases/{created['id']}/chats").json()] == ["Hello!"]
@@ -50,8 +63,15 @@ def test_a_new_case_is_verified_then_started_then_closed_and_every_step_is_on_th
     case = api.get(f"/managed-cases/{created['id']}").json()
     assert (case["lifecycle"], case["closeCode"], case["remainder"]) == ("Closed", "Paid", 0.0)
     types = [item["type"] for item in api.get(f"/managed-cases/{created['id']}/timeline").json()["items"]]
-    assert types == ["CaseCreated", "CaseAssigned", "LifecycleChanged", "ChatMessage", "PaymentRegistered",
-                     "LifecycleChanged", "CaseClosed"]
+    assert types == [
+        "CaseCreated",
+        "CaseAssigned",
+        "LifecycleChanged",
+        "ChatMessage",
+        "PaymentRegistered",
+        "LifecycleChanged",
+        "CaseClosed",
+    ]
 
 
 def test_start_needs_a_pending_verification_case_and_a_user_of_the_partner(
@@ -80,10 +100,15 @@ def test_remainder_is_gross_plus_fees_minus_payments_and_fees_are_paid_first(
 
     state = api.get(f"/cases/{case['id']}").json()
     assert (state["grossAmount"], state["totalAddedFees"], state["remainder"]) == (1000.0, 35.0, 934.9)
-    assert state["allocationOutstanding"] == {"principal": 934.9, "interest": 0.0, "reminderFees": 0.0,
-                                              "collectionFees": 0.0}
-    fees = api.put(f"/cases/{case['id']}/fees", json={"interestFees": 50.0, "reminderFees": 5.0,
-                                                      "collectionFees": 20.0})
+    assert state["allocationOutstanding"] == {
+        "principal": 934.9,
+        "interest": 0.0,
+        "reminderFees": 0.0,
+        "collectionFees": 0.0,
+    }
+    fees = api.put(
+        f"/cases/{case['id']}/fees", json={"interestFees": 50.0, "reminderFees": 5.0, "collectionFees": 20.0}
+    )
     assert fees.json()["remainder"] == pytest.approx(974.9)
     assert [p["grossAmount"] for p in api.get(f"/managed-cases/{case['id']}/payments").json()] == [0.1, 100.0]
 
@@ -147,8 +172,12 @@ def test_close_codes_follow_the_payment_rules(
 
 def test_other_needs_a_comment_and_partially_paid_has_its_label(api: httpx.Client, sandbox: SandboxServer) -> None:
     case = started(api, sandbox)
-    assert api.post(f"/cases/{case['id']}/close", json={"closeCode": "Other", "comment": "Debtor moved"}).json()[
-        "closeCodeDescription"] == "Other"
+    assert (
+        api.post(f"/cases/{case['id']}/close", json={"closeCode": "Other", "comment": "Debtor moved"}).json()[
+            "closeCodeDescription"
+        ]
+        == "Other"
+    )
     partial = started(api, sandbox)
     pay(api, partial["id"], 10.0)
     body = api.post(f"/cases/{partial['id']}/close", json={"closeCode": "PartiallyPaid"}).json()
@@ -182,8 +211,10 @@ def test_payments_need_a_started_case(api: httpx.Client, sandbox: SandboxServer)
     case = new_test_case(api)
     verified(api, case["id"])
     assert pay(api, case["id"], 10.0).status_code == 400
-    assert api.post(f"/managed-cases/{case['id']}/payments", json={"date": "2026-02-01", "paymentAmount": 10}
-                    ).status_code == 400
+    assert (
+        api.post(f"/managed-cases/{case['id']}/payments", json={"date": "2026-02-01", "paymentAmount": 10}).status_code
+        == 400
+    )
 
 
 def test_test_payments_through_managed_cases(api: httpx.Client, sandbox: SandboxServer) -> None:
@@ -197,43 +228,49 @@ def test_test_payments_through_managed_cases(api: httpx.Client, sandbox: Sandbox
     assert (first["remainingAmount"], first["caseClosed"]) == (600.0, False)
     last = api.post(url, json={"date": "2026-02-02", "paymentAmount": 600, "closeCase": True}).json()
     assert (last["remainingAmount"], last["caseClosed"]) == (0.0, True)
-    edit = {"date": "2026-02-01", "paymentAmount": 300.0, "paymentRecipient": "Creditor",
-            "commissionPaymentStatus": "Unpaid"}
+    edit = {
+        "date": "2026-02-01",
+        "paymentAmount": 300.0,
+        "paymentRecipient": "Creditor",
+        "commissionPaymentStatus": "Unpaid",
+    }
     assert api.put(f"{url}/{first['paymentId']}", json=edit).status_code == 409
     assert api.put(f"{url}/{first['paymentId']}", json={**edit, "reopenCaseIfNeeded": True}).status_code == 200
     assert api.delete(f"{url}/{last['paymentId']}").status_code == 204
     assert api.get(f"/managed-cases/{case['id']}").json()["remainder"] == 700.0
 
 
-def test_production_cases_refuse_test_payments_and_test_endpoints(
-    api: httpx.Client, sandbox: SandboxServer
-) -> None:
+def test_production_cases_refuse_test_payments_and_test_endpoints(api: httpx.Client, sandbox: SandboxServer) -> None:
     case = api.post("/managed-cases", json=case_body(isTest=False, tag=None)).json()
-    assert api.post(f"/managed-cases/{case['id']}/payments", json={"date": "2026-02-01", "paymentAmount": 1}
-                    ).status_code == 400
+    assert (
+        api.post(f"/managed-cases/{case['id']}/payments", json={"date": "2026-02-01", "paymentAmount": 1}).status_code
+        == 400
+    )
     assert api.post(f"/test/cases/{case['id']}/advance", json={"to": "Active"}).status_code == 400
     assert api.delete(f"/test/cases/{case['id']}").status_code == 400
     assert api.get(f"/cases/{case['id']}").status_code == 404, "the managing partner does not collect it"
 
 
-def test_advance_drives_test_cases_and_is_a_no_op_when_already_there(
-    api: httpx.Client, sandbox: SandboxServer
-) -> None:
+def test_advance_drives_test_cases_and_is_a_no_op_when_already_there(api: httpx.Client, sandbox: SandboxServer) -> None:
     case = new_test_case(api)
     url = f"/test/cases/{case['id']}/advance"
     assert api.post(url, json={"to": "Closed:Paid"}).status_code == 400, "amount is required"
     assert api.post(url, json={"to": "Somewhere"}).status_code == 400
     assert api.post(url, json={"to": "Active"}).json() == {"advanced": True, "state": "Active"}
     assert api.post(url, json={"to": "Active"}).json() == {"advanced": False, "state": "Active"}
-    assert api.post(url, json={"to": "Closed:Paid", "amount": 1000}).json() == {"advanced": True,
-                                                                                "state": "Closed:Paid"}
+    assert api.post(url, json={"to": "Closed:Paid", "amount": 1000}).json() == {
+        "advanced": True,
+        "state": "Closed:Paid",
+    }
     assert api.post(url, json={"to": "Closed:Paid", "amount": 1000}).json()["advanced"] is False
     assert api.post(url, json={"to": "Closed:NoPayment"}).status_code == 400
     final = api.get(f"/cases/{case['id']}").json()
     assert (final["lifecycle"], final["closeCode"], final["remainder"]) == ("Closed", "Paid", 0.0)
     other = new_test_case(api)
     assert api.post(f"/test/cases/{other['id']}/advance", json={"to": "Closed:NoPayment"}).json() == {
-        "advanced": True, "state": "Closed:NoPayment"}
+        "advanced": True,
+        "state": "Closed:NoPayment",
+    }
     assert api.get(f"/managed-cases/{other['id']}").json()["closeCode"] == "Pre-Legal Exhausted \u2013 No Payment"
 
 
@@ -265,8 +302,12 @@ def test_lists_page_filter_and_sort(api: httpx.Client, sandbox: SandboxServer) -
     assert [c["grossAmount"] for c in second["cases"]] == [100.0]
     active = api.get("/managed-cases", params={"ids": ",".join(ids), "statuses[]": "active"}).json()
     assert [c["id"] for c in active["cases"]] == [ids[0]]
-    assert api.get("/managed-cases", params={"Statuses": "Pending Verification,Active", "Ids": ids}).json()[
-        "page"]["totalResults"] == 3
+    assert (
+        api.get("/managed-cases", params={"Statuses": "Pending Verification,Active", "Ids": ids}).json()["page"][
+            "totalResults"
+        ]
+        == 3
+    )
     assert api.get("/managed-cases", params={"PageSize": 101}).status_code == 400
     assert api.get("/managed-cases", params={"Statuses": "Sleeping"}).status_code == 400
     hidden = api.get("/cases", params={"Ids": ids}).json()["page"]["totalResults"]
@@ -277,9 +318,11 @@ def test_lists_page_filter_and_sort(api: httpx.Client, sandbox: SandboxServer) -
 def test_cases_in_internal_verification_are_hidden_from_the_collection_partner(
     sandbox_factory: SandboxFactory,
 ) -> None:
-    with sandbox_factory(speed=1.0) as server, client(server) as api, client(
-        server, server.partner_keys[WORKBENCH]
-    ) as partner:
+    with (
+        sandbox_factory(speed=1.0) as server,
+        client(server) as api,
+        client(server, server.partner_keys[WORKBENCH]) as partner,
+    ):
         workbench_id = partner.get("/me").json()["id"]
         case = api.post("/managed-cases", json=case_body(isTest=False, collectionPartnerId=workbench_id)).json()
         assert case["collectionPartner"]["name"] == WORKBENCH
@@ -295,16 +338,20 @@ def test_routing_by_jurisdiction(api: httpx.Client, sandbox: SandboxServer) -> N
         return api.post("/managed-cases", json=body)
 
     assert partner_for(countryAlpha2="US", stateAlpha2="US-NY").json()["collectionPartner"]["name"] == (
-        "Liberty Receivables LLC")
+        "Liberty Receivables LLC"
+    )
     assert partner_for(country="Sweden").json()["collectionPartner"]["name"] == "Nordic Recovery A/S"
     assert partner_for(countryAlpha2="US").status_code == 400, "a US debtor needs its state"
     uncovered = partner_for(countryAlpha2="JP")
     assert uncovered.status_code == 422
-    assert uncovered.json() == {"businessErrors": [{"type": "NoPartnerAvailable",
-                                                    "message": "No collection partner available for this "
-                                                               "jurisdiction (JP)."}]}
-    wrong_partner = api.post("/managed-cases", json=case_body(
-        isTest=False, collectionPartnerId=api.get("/me").json()["id"]))
+    assert uncovered.json() == {
+        "businessErrors": [
+            {"type": "NoPartnerAvailable", "message": "No collection partner available for this jurisdiction (JP)."}
+        ]
+    }
+    wrong_partner = api.post(
+        "/managed-cases", json=case_body(isTest=False, collectionPartnerId=api.get("/me").json()["id"])
+    )
     assert wrong_partner.status_code == 422
 
 
@@ -315,16 +362,26 @@ def test_collection_partner_side_notes_files_lookups_and_exclusive_period(
     case = api.post("/managed-cases", json=case_body(isTest=False, collectionPartnerId=me["id"])).json()
     verified(api, case["id"])
     user = workbench.get("/users").json()["users"][0]
-    start = workbench.post(f"/cases/{case['id']}/start", json={
-        "welcomeMessage": "Hi", "userEmail": user["email"], "collectionPartnerReference": f"WB-{case['reference']}"})
+    start = workbench.post(
+        f"/cases/{case['id']}/start",
+        json={
+            "welcomeMessage": "Hi",
+            "userEmail": user["email"],
+            "collectionPartnerReference": f"WB-{case['reference']}",
+        },
+    )
     assert start.status_code == 200, start.text
-    note = workbench.post(f"/cases/{case['id']}/notes", json={"description": "Called the debtor",
-                                                               "eventDate": "2026-01-20T10:00:00Z"})
+    note = workbench.post(
+        f"/cases/{case['id']}/notes", json={"description": "Called the debtor", "eventDate": "2026-01-20T10:00:00Z"}
+    )
     assert note.json()["createdBy"]["userName"] == user["name"]
     future = workbench.post(f"/cases/{case['id']}/notes", json={"description": "x", "eventDate": "2999-01-01"})
     assert future.status_code == 400
-    uploaded = workbench.post(f"/cases/{case['id']}/files", files={"File": ("letter.pdf", b"%PDF-1.4", "x")},
-                              data={"DocumentType": "DemandLetter", "Description": "First letter"})
+    uploaded = workbench.post(
+        f"/cases/{case['id']}/files",
+        files={"File": ("letter.pdf", b"%PDF-1.4", "x")},
+        data={"DocumentType": "DemandLetter", "Description": "First letter"},
+    )
     assert uploaded.status_code == 200, uploaded.text
     assert httpx.get(uploaded.json()["url"]).content == b"%PDF-1.4"
     assert workbench.post(f"/cases/{case['id']}/files", files={"File": ("run.exe", b"MZ", "x")}).status_code == 415
@@ -333,8 +390,10 @@ def test_collection_partner_side_notes_files_lookups_and_exclusive_period(
     assert by_ref.json()["id"] == case["id"]
     batch = workbench.get("/cases/by-partner-reference", params={"references": f"WB-{case['reference']},nope"})
     assert list(batch.json()) == [f"WB-{case['reference']}"]
-    creditor = workbench.get("/cases/by-creditor-reference", params={
-        "reference": case["creditorReference"], "creditorId": case["creditor"]["id"]})
+    creditor = workbench.get(
+        "/cases/by-creditor-reference",
+        params={"reference": case["creditorReference"], "creditorId": case["creditor"]["id"]},
+    )
     assert creditor.json()["id"] == case["id"]
     period = workbench.get(f"/cases/{case['id']}/exclusive-period").json()
     assert (period["status"], period["extensions"]) == ("Active", [])
@@ -346,15 +405,19 @@ def test_ingestion_jobs_add_notes_in_the_background(api: httpx.Client, sandbox: 
     case = new_test_case(api)
     verified(api, case["id"])
     unknown = "6f1c2a9e-3b7d-4c1e-9a2f-0d8e7b6a5c4d"
-    rows = [{"type": 0, "caseId": case["id"], "description": "Letter sent"},
-            {"type": 0, "caseId": unknown, "description": "Lost"}]
+    rows = [
+        {"type": 0, "caseId": case["id"], "description": "Letter sent"},
+        {"type": 0, "caseId": unknown, "description": "Lost"},
+    ]
     job = api.post("/ingestion-jobs", json={"rows": rows})
     assert job.status_code == 202
     assert job.json()["rowsQueued"] == 2
     url = f"/ingestion-jobs/{job.json()['jobId']}"
     status = wait_for(lambda: (s := api.get(url).json())["status"] != 0 and s, "the job to run")
     assert status == {"status": 3, "rowsTotal": 2, "rowsSucceeded": 1, "rowsFailed": 1}
-    notes = [i["description"] for i in api.get(f"/cases/{case['id']}/timeline").json()["items"] if i["type"] == "NoteAdded"]
+    notes = [
+        i["description"] for i in api.get(f"/cases/{case['id']}/timeline").json()["items"] if i["type"] == "NoteAdded"
+    ]
     assert notes == ["Letter sent"]
     assert api.post("/ingestion-jobs", json={"rows": [{"type": 1, "caseId": case["id"]}]}).status_code == 400
     with client(sandbox, sandbox.partner_keys[WORKBENCH]) as other:

@@ -40,12 +40,14 @@ def test_a_restart_with_state_loses_no_case_payment_subscription_or_event(
         wait_for(lambda: all(e.get("deliveredAt") for e in logged(api, case["id"], 2)), "deliveries")
         before = snapshot(api, case["id"])
         key = api.headers["XApiKey"]
-        idempotent = api.post("/managed-cases", json=case_body(creditorReference="INV-idem"),
-                              headers={"Idempotency-Key": "survives"})
+        idempotent = api.post(
+            "/managed-cases", json=case_body(creditorReference="INV-idem"), headers={"Idempotency-Key": "survives"}
+        )
     with sandbox_factory(state_path=state) as second, client(second, key) as api:
         assert snapshot(api, case["id"]) == before
-        replayed = api.post("/managed-cases", json=case_body(creditorReference="INV-idem"),
-                            headers={"Idempotency-Key": "survives"})
+        replayed = api.post(
+            "/managed-cases", json=case_body(creditorReference="INV-idem"), headers={"Idempotency-Key": "survives"}
+        )
         assert replayed.content == idempotent.content
         newer = new_test_case(api)
         assert newer["id"] not in (case["id"], idempotent.json()["id"])
@@ -58,15 +60,18 @@ def test_a_restart_resumes_simulated_work(sandbox_factory: SandboxFactory, tmp_p
         case = api.post("/managed-cases", json=case_body(isTest=False)).json()
         assert case["lifecycle"] == "Pending Verification Internal"
     with sandbox_factory(state_path=state, speed=FAST) as second, client(second) as api:
-        final = wait_for(lambda: (c := api.get(f"/managed-cases/{case['id']}").json())["lifecycle"] == "Closed" and c,
-                         "the simulated partner to finish the case")
+        final = wait_for(
+            lambda: (c := api.get(f"/managed-cases/{case['id']}").json())["lifecycle"] == "Closed" and c,
+            "the simulated partner to finish the case",
+        )
         assert final["dateFinished"]
 
 
 def course(api: httpx.Client, case_id: str) -> dict[str, Any]:
     """What happened to a case, without the timestamps."""
-    final = wait_for(lambda: (c := api.get(f"/managed-cases/{case_id}").json())["lifecycle"] == "Closed" and c,
-                     "the case to close")
+    final = wait_for(
+        lambda: (c := api.get(f"/managed-cases/{case_id}").json())["lifecycle"] == "Closed" and c, "the case to close"
+    )
     items = api.get(f"/managed-cases/{case_id}/timeline").json()["items"]
     payments = api.get(f"/managed-cases/{case_id}/payments").json()
     return {
@@ -82,14 +87,19 @@ def test_the_same_seed_and_requests_repeat_a_run_exactly(sandbox_factory: Sandbo
     runs = []
     for _ in range(2):
         with sandbox_factory(seed=1234, speed=FAST) as server, client(server) as api:
-            cases = [api.post("/managed-cases", json=case_body(isTest=False, tag=None, creditorReference=f"INV-{n}",
-                                                               amountToRecover=1000.0 + n)).json()["id"]
-                     for n in range(4)]
+            cases = [
+                api.post(
+                    "/managed-cases",
+                    json=case_body(isTest=False, tag=None, creditorReference=f"INV-{n}", amountToRecover=1000.0 + n),
+                ).json()["id"]
+                for n in range(4)
+            ]
             runs.append((cases, [course(api, case_id) for case_id in cases]))
     assert runs[0] == runs[1]
     with sandbox_factory(seed=4321, speed=FAST) as server, client(server) as api:
-        other = api.post("/managed-cases", json=case_body(isTest=False, tag=None, creditorReference="INV-0",
-                                                          amountToRecover=1000.0)).json()["id"]
+        other = api.post(
+            "/managed-cases", json=case_body(isTest=False, tag=None, creditorReference="INV-0", amountToRecover=1000.0)
+        ).json()["id"]
     assert other != runs[0][0][0]
 
 
@@ -98,8 +108,12 @@ def test_simulated_partners_work_production_cases_and_notify_the_managing_partne
 ) -> None:
     with sandbox_factory(speed=FAST) as server, client(server) as api:
         subscribe(api, inbox.url, test_mode=False)
-        case = api.post("/managed-cases", json=case_body(isTest=False, debtor={
-            "type": "Person", "name": "Pat Doe", "countryAlpha2": "US", "stateAlpha2": "TX"})).json()
+        case = api.post(
+            "/managed-cases",
+            json=case_body(
+                isTest=False, debtor={"type": "Person", "name": "Pat Doe", "countryAlpha2": "US", "stateAlpha2": "TX"}
+            ),
+        ).json()
         done = course(api, case["id"])
         kinds = [t for t, _, _ in done["timeline"]]
         assert kinds[:3] == ["CaseCreated", "CaseAssigned", "LifecycleChanged"]

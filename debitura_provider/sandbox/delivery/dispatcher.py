@@ -74,7 +74,8 @@ class Dispatcher:
         """
         parties = {case.managing_partner_id, case.collection_partner_id}
         return [
-            s for s in self._store.subscriptions.values()
+            s
+            for s in self._store.subscriptions.values()
             if s.partner_id in parties and s.is_active and event in s.events and s.is_test_mode == case.is_test
         ]
 
@@ -91,8 +92,13 @@ class Dispatcher:
             role = "cases" if sub.partner_id == case.collection_partner_id else "managed-cases"
             link = f"{self._base_url()}/{role}/{case.id}"
             row = EventRecord(
-                id=self._store.child_id(case), subscription_id=sub.id, partner_id=sub.partner_id, case_id=case.id,
-                event_type=event, payload=events.envelope(event_id, event, now, data, link), created_at=now,
+                id=self._store.child_id(case),
+                subscription_id=sub.id,
+                partner_id=sub.partner_id,
+                case_id=case.id,
+                event_type=event,
+                payload=events.envelope(event_id, event, now, data, link),
+                created_at=now,
             )
             self._store.events[row.id] = row
             self._schedule(row, 0.0)
@@ -186,8 +192,13 @@ class Dispatcher:
                 self._disable(sub, EXHAUSTED)
             elif row.round_attempts < MAX_ATTEMPTS:
                 self._schedule(row, self._retry_delay(row))
-            log.info("Webhook %s to subscription %s failed (attempt %d): %s", row.event_type, sub.id,
-                     row.round_attempts, error)
+            log.info(
+                "Webhook %s to subscription %s failed (attempt %d): %s",
+                row.event_type,
+                sub.id,
+                row.round_attempts,
+                error,
+            )
         self._store.touch(row)
         self._store.touch(sub)
 

@@ -53,14 +53,19 @@ def case_closed(case: CaseRecord) -> EventData:
 
 def payment(case: CaseRecord, record: PaymentRecord) -> EventData:
     return PaymentData(
-        **_case(case), payment_id=str(record.id), amount=float(record.amount), currency=case.currency,
-        date=record.date.isoformat(), remainder=float(money.remainder(case)),
+        **_case(case),
+        payment_id=str(record.id),
+        amount=float(record.amount),
+        currency=case.currency,
+        date=record.date.isoformat(),
+        remainder=float(money.remainder(case)),
     ).to_wire()
 
 
 def chat_created(case: CaseRecord, chat: ChatRecord) -> EventData:
-    return ChatCreatedData(**_case(case), chat_id=str(chat.id), message=chat.message,
-                           role_label=chat.role_label).to_wire()
+    return ChatCreatedData(
+        **_case(case), chat_id=str(chat.id), message=chat.message, role_label=chat.role_label
+    ).to_wire()
 
 
 def current(case: CaseRecord, event: WebhookEventType) -> EventData | None:

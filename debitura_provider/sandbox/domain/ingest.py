@@ -24,8 +24,9 @@ class Ingestor:
 
     def submit(self, partner: Partner, request: CreateIngestionJobRequest) -> IngestionJob:
         rows = [{"case_id": str(row.case_id), "description": row.description} for row in request.rows]
-        job = IngestionJob(id=self._sb.store.ids.uuid(), partner_id=partner.id, rows=rows,
-                           due=self._sb.clock.due(QUEUE_DELAY))
+        job = IngestionJob(
+            id=self._sb.store.ids.uuid(), partner_id=partner.id, rows=rows, due=self._sb.clock.due(QUEUE_DELAY)
+        )
         self._sb.store.jobs[job.id] = job
         self._sb.store.touch(job)
         self._arm(job)

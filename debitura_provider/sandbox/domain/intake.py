@@ -22,8 +22,9 @@ def route(sb: Sandbox, caller: Partner, request: CreateManagedCaseRequest) -> Pa
     if request.collection_partner_id is not None:
         chosen = sb.store.partners.get(request.collection_partner_id)
         if chosen is None or not chosen.covers(jurisdiction):
-            message = (f"Collection partner {request.collection_partner_id} is not an active partner covering "
-                       f"{jurisdiction}.")
+            message = (
+                f"Collection partner {request.collection_partner_id} is not an active partner covering {jurisdiction}."
+            )
             raise business_rule(message, NO_PARTNER)
         return chosen
     for partner in sb.store.partners.values():
@@ -63,8 +64,13 @@ def create(sb: Sandbox, caller: Partner, request: CreateManagedCaseRequest) -> C
     )
     sb.store.add_case(case)
     kind = "test case" if case.is_test else "case"
-    sb.record(case, "CaseCreated", "Case submitted",
-              f"{caller.name} submitted this {kind} on behalf of {case.creditor_name}.", partner_actor(caller.users[0]))
+    sb.record(
+        case,
+        "CaseCreated",
+        "Case submitted",
+        f"{caller.name} submitted this {kind} on behalf of {case.creditor_name}.",
+        partner_actor(caller.users[0]),
+    )
     return case
 
 

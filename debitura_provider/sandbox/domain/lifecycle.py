@@ -28,8 +28,12 @@ def verify(sb: Sandbox, case: CaseRecord) -> None:
         return
     partner = sb.partner(case, "collection")
     case.lifecycle = Lifecycle.PENDING_VERIFICATION
-    sb.record(case, "CaseAssigned", f"Case assigned to {partner.name}",
-              "Debitura verified the case and assigned it to the collection partner.")
+    sb.record(
+        case,
+        "CaseAssigned",
+        f"Case assigned to {partner.name}",
+        "Debitura verified the case and assigned it to the collection partner.",
+    )
     sb.dispatcher.publish(case, "case.assigned", events.case_assigned(case))
 
 
@@ -46,8 +50,9 @@ def resolve_user(partner: Partner, field: str, email: str | None, user_id: objec
 def start(sb: Sandbox, case: CaseRecord, partner: Partner, request: StartCaseRequest) -> User:
     """Accept a case: ``Pending Verification`` → ``Active``, welcome message to the creditor."""
     if case.lifecycle is not Lifecycle.PENDING_VERIFICATION:
-        raise bad_request(f"The case is {case.lifecycle.value}; only a Pending Verification case can be started.",
-                          "InvalidLifecycle")
+        raise bad_request(
+            f"The case is {case.lifecycle.value}; only a Pending Verification case can be started.", "InvalidLifecycle"
+        )
     author = resolve_user(partner, "userEmail", request.user_email, request.user_id)
     assigned = resolve_user(partner, "assignedUserEmail", request.assigned_user_email, request.assigned_user_id)
     assert author is not None  # the request model requires one of the two
@@ -70,8 +75,14 @@ def activate(sb: Sandbox, case: CaseRecord, actor: Actor, why: str) -> None:
 
 
 def post_chat(sb: Sandbox, case: CaseRecord, role: int, user: User, message: str) -> ChatRecord:
-    chat = ChatRecord(id=sb.store.child_id(case), date_created=sb.now(), role=role, role_label=ROLE_LABELS[role],
-                      message=message, user=user)
+    chat = ChatRecord(
+        id=sb.store.child_id(case),
+        date_created=sb.now(),
+        role=role,
+        role_label=ROLE_LABELS[role],
+        message=message,
+        user=user,
+    )
     case.chats.append(chat)
     actor = partner_actor(user) if role == 0 else Actor(type="Creditor user", name=user.name)
     sb.record(case, "ChatMessage", f"Message from {chat.role_label.lower()}", message[:200], actor)
@@ -84,12 +95,17 @@ def check_close(case: CaseRecord, code: CloseCode) -> None:
     if case.lifecycle is Lifecycle.MERGED:
         raise bad_request("The case was merged into another case and cannot be closed.", "InvalidLifecycle")
     if case.lifecycle is Lifecycle.CLOSED:
-        raise bad_request(f"The case is already closed ({case.close_code.value if case.close_code else 'Closed'}).",
-                          "InvalidLifecycle")
+        raise bad_request(
+            f"The case is already closed ({case.close_code.value if case.close_code else 'Closed'}).",
+            "InvalidLifecycle",
+        )
     paid, owed, count = money.total_paid(case), money.total_owed(case), len(case.live_payments)
     if code is CloseCode.PAID and (count == 0 or paid < owed):
-        raise bad_request(f"Paid needs at least one payment and payments ({paid}) of at least the outstanding "
-                          f"amount ({owed}); close as PartiallyPaid instead.", "InvalidCloseCode")
+        raise bad_request(
+            f"Paid needs at least one payment and payments ({paid}) of at least the outstanding "
+            f"amount ({owed}); close as PartiallyPaid instead.",
+            "InvalidCloseCode",
+        )
     if code is CloseCode.PARTIALLY_PAID and (count == 0 or paid >= owed):
         reason = "at least one payment" if count == 0 else f"payments ({paid}) below the outstanding amount ({owed})"
         raise bad_request(f"PartiallyPaid needs {reason}.", "InvalidCloseCode")
@@ -114,8 +130,9 @@ def close(
     case.date_finished = sb.now()
     case.needs_info = False
     sb.set_lifecycle(case, Lifecycle.CLOSED, actor, code.value)
-    sb.record(case, "CaseClosed", f"Case closed: {code.value}", comment or f"Closed with close code {code.value}.",
-              actor)
+    sb.record(
+        case, "CaseClosed", f"Case closed: {code.value}", comment or f"Closed with close code {code.value}.", actor
+    )
     sb.dispatcher.publish(case, "case.closed", events.case_closed(case))
 
 
@@ -136,8 +153,11 @@ def require_open(case: CaseRecord, action: str) -> None:
 def require_payable(case: CaseRecord) -> None:
     if case.lifecycle not in PAYABLE:
         hint = " (start it first, or advance a test case with POST /test/cases/{id}/advance)" if case.is_open else ""
-        raise bad_request(f"The case is {case.lifecycle.value}; payments can be recorded on Active, Paused or "
-                          f"More Info Required cases{hint}.", "InvalidLifecycle")
+        raise bad_request(
+            f"The case is {case.lifecycle.value}; payments can be recorded on Active, Paused or "
+            f"More Info Required cases{hint}.",
+            "InvalidLifecycle",
+        )
 
 
 def exclusive_period(case: CaseRecord) -> tuple[datetime, list[tuple[datetime, datetime]]] | None:

@@ -55,14 +55,25 @@ def record(sb: Sandbox, case: CaseRecord, new: NewPayment, close_case: bool, by:
     else:
         creditor, partner = money.computed_split(new.amount, case.success_fee)
     payment = PaymentRecord(
-        id=sb.store.child_id(case), date_created=sb.now(), recorded=sb.clock.sandbox_time(), date=new.date,
-        amount=new.amount, recipient=new.recipient, payout_creditor=creditor, payout_collection_partner=partner,
+        id=sb.store.child_id(case),
+        date_created=sb.now(),
+        recorded=sb.clock.sandbox_time(),
+        date=new.date,
+        amount=new.amount,
+        recipient=new.recipient,
+        payout_creditor=creditor,
+        payout_collection_partner=partner,
         commission_payment_status=new.commission_payment_status,
     )
     case.payments.append(payment)
-    sb.record(case, "PaymentRegistered", "Payment registered",
-              f"{payment.amount} {case.currency} received ({payment.recipient}); remainder "
-              f"{money.remainder(case)} {case.currency}.", actor)
+    sb.record(
+        case,
+        "PaymentRegistered",
+        "Payment registered",
+        f"{payment.amount} {case.currency} received ({payment.recipient}); remainder "
+        f"{money.remainder(case)} {case.currency}.",
+        actor,
+    )
     sb.dispatcher.publish(case, "payment.created", events.payment(case, payment))
     closed = close_case and new.amount >= before
     if closed:
@@ -85,21 +96,33 @@ def invoiced(sb: Sandbox, case: CaseRecord, payment: PaymentRecord) -> bool:
     return sb.clock.sandbox_time() - payment.recorded >= sb.config.payout_invoice_days * DAY
 
 
-def _guard(sb: Sandbox, case: CaseRecord, payment: PaymentRecord, remainder_after: Decimal, reopen: bool,
-           action: str) -> bool:
+def _guard(
+    sb: Sandbox, case: CaseRecord, payment: PaymentRecord, remainder_after: Decimal, reopen: bool, action: str
+) -> bool:
     """Refuse an invoiced payout (422) and a silent reopen (409); True when the case must reopen."""
     if invoiced(sb, case, payment):
-        raise unprocessable(f"The payout of this payment has already been invoiced; it cannot be {action}.",
-                            "PaymentInvoiced")
+        raise unprocessable(
+            f"The payout of this payment has already been invoiced; it cannot be {action}.", "PaymentInvoiced"
+        )
     needs_reopen = case.lifecycle is Lifecycle.CLOSED and case.close_code is CloseCode.PAID and remainder_after > 0
     if needs_reopen and not reopen:
-        raise conflict(f"This would leave the Paid case owing {remainder_after} {case.currency}; resend with "
-                       "reopenCaseIfNeeded=true to reopen it.", "ReopenConsentRequired")
+        raise conflict(
+            f"This would leave the Paid case owing {remainder_after} {case.currency}; resend with "
+            "reopenCaseIfNeeded=true to reopen it.",
+            "ReopenConsentRequired",
+        )
     return needs_reopen
 
 
-def update(sb: Sandbox, case: CaseRecord, payment: PaymentRecord, request: UpdatePaymentRequest, actor: Actor,
-           *, managed: bool = False) -> PaymentRecord:
+def update(
+    sb: Sandbox,
+    case: CaseRecord,
+    payment: PaymentRecord,
+    request: UpdatePaymentRequest,
+    actor: Actor,
+    *,
+    managed: bool = False,
+) -> PaymentRecord:
     """Edit a payment; the split is recomputed unless given."""
     amount = money.cents(request.payment_amount)
     after = money.remainder(case) + payment.amount - amount
@@ -118,8 +141,13 @@ def update(sb: Sandbox, case: CaseRecord, payment: PaymentRecord, request: Updat
     if request.commission_payment_status is not None:
         payment.commission_payment_status = request.commission_payment_status.value
     payment.date_updated = sb.now()
-    sb.record(case, "PaymentUpdated", "Payment edited",
-              f"Payment of {old} {case.currency} changed to {amount} {case.currency}.", actor)
+    sb.record(
+        case,
+        "PaymentUpdated",
+        "Payment edited",
+        f"Payment of {old} {case.currency} changed to {amount} {case.currency}.",
+        actor,
+    )
     if must_reopen:
         lifecycle.reopen(sb, case, actor, "a payment edit left an outstanding balance")
     return payment
@@ -129,8 +157,9 @@ def delete(sb: Sandbox, case: CaseRecord, payment: PaymentRecord, reopen: bool, 
     """Reverse a payment (kept as an audit record, so ``payment.deleted`` can be fired for it later)."""
     must_reopen = _guard(sb, case, payment, money.remainder(case) + payment.amount, reopen, "deleted")
     payment.deleted_at = sb.now()
-    sb.record(case, "PaymentDeleted", "Payment deleted",
-              f"Payment of {payment.amount} {case.currency} was reversed.", actor)
+    sb.record(
+        case, "PaymentDeleted", "Payment deleted", f"Payment of {payment.amount} {case.currency} was reversed.", actor
+    )
     sb.dispatcher.publish(case, "payment.deleted", events.payment(case, payment))
     if must_reopen:
         lifecycle.reopen(sb, case, actor, "a payment was deleted")
@@ -139,6 +168,8 @@ def delete(sb: Sandbox, case: CaseRecord, payment: PaymentRecord, reopen: bool, 
 def not_partial_close(case: CaseRecord, amount: Decimal, close_case: bool) -> None:
     """``POST /managed-cases/{id}/payments``: closeCase with less than the remainder is a 400."""
     if close_case and amount < money.remainder(case):
-        raise bad_request(f"closeCase=true needs the payment to cover the remainder ({money.remainder(case)} "
-                          f"{case.currency}); record it without closeCase.", "PartialPaymentCannotClose")
-
+        raise bad_request(
+            f"closeCase=true needs the payment to cover the remainder ({money.remainder(case)} "
+            f"{case.currency}); record it without closeCase.",
+            "PartialPaymentCannotClose",
+        )

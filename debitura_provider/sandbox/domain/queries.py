@@ -74,8 +74,7 @@ class CaseQuery:
 
     def window(self, cases: list[CaseRecord]) -> list[CaseRecord]:
         start = (self.page - 1) * self.page_size
-        return cases[start:start + self.page_size]
-
+        return cases[start : start + self.page_size]
 
 
 @dataclass(frozen=True)

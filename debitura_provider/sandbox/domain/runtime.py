@@ -101,9 +101,16 @@ class Sandbox:
     ) -> None:
         """Add a timeline item (every event leaves one) and mark the case changed."""
         now = self.now()
-        case.timeline.append(TimelineEntry(
-            seq=len(case.timeline), date=when or now, type=kind, title=title, description=description, actor=actor,
-        ))
+        case.timeline.append(
+            TimelineEntry(
+                seq=len(case.timeline),
+                date=when or now,
+                type=kind,
+                title=title,
+                description=description,
+                actor=actor,
+            )
+        )
         case.date_updated = now
         self.store.touch(case)
 

@@ -56,8 +56,10 @@ def plan(seed: int, case: CaseRecord, works: bool) -> list[Step]:
     if chance.random() < 0.4:
         steps.append(Step(chance.uniform(0.2 * DAY, 1 * DAY), "creditor_reply"))
     if chance.random() < 0.15:
-        steps += [Step(chance.uniform(1 * DAY, 2 * DAY), "request_info"),
-                  Step(chance.uniform(1 * DAY, 3 * DAY), "info_provided")]
+        steps += [
+            Step(chance.uniform(1 * DAY, 2 * DAY), "request_info"),
+            Step(chance.uniform(1 * DAY, 3 * DAY), "info_provided"),
+        ]
     outcome = chance.choices(("full", "instalments", "partial", "none"), weights=(40, 25, 15, 20))[0]
     first = chance.uniform(2 * DAY, 10 * DAY)
     if outcome == "full":
@@ -66,8 +68,10 @@ def plan(seed: int, case: CaseRecord, works: bool) -> list[Step]:
         count = chance.randint(2, 4)
         for n in range(count - 1):
             if chance.random() < 0.3:
-                steps += [Step(chance.uniform(1 * DAY, 3 * DAY), "pause"),
-                          Step(chance.uniform(2 * DAY, 5 * DAY), "resume")]
+                steps += [
+                    Step(chance.uniform(1 * DAY, 3 * DAY), "pause"),
+                    Step(chance.uniform(2 * DAY, 5 * DAY), "resume"),
+                ]
             steps.append(Step(first if n == 0 else chance.uniform(5 * DAY, 15 * DAY), "pay", 1 / (count - n)))
         steps.append(Step(chance.uniform(5 * DAY, 15 * DAY), "pay", 1.0))
     elif outcome == "partial":
@@ -143,8 +147,10 @@ class Simulator:
         if step.action == "verify":
             lifecycle.verify(sb, case)
         elif step.action == "start":
-            welcome = (f"Hello, this is {partner.name}. We have taken over case {case.reference} and will contact "
-                       "the debtor today. We will keep you posted here.")
+            welcome = (
+                f"Hello, this is {partner.name}. We have taken over case {case.reference} and will contact "
+                "the debtor today. We will keep you posted here."
+            )
             lifecycle.start(sb, case, partner, StartCaseRequest(welcome_message=welcome, user_email=user.email))
         elif step.action == "creditor_reply":
             lifecycle.require_open(case, "a creditor reply")
@@ -162,8 +168,13 @@ class Simulator:
         elif step.action == "legal":
             lifecycle.require_open(case, "legal escalation")
             case.engagement_phase = "Legal"
-            sb.record(case, "EngagementPhaseChanged", "Engagement phase: Legal",
-                      "The collection partner escalated the case to legal proceedings.", actor)
+            sb.record(
+                case,
+                "EngagementPhaseChanged",
+                "Engagement phase: Legal",
+                "The collection partner escalated the case to legal proceedings.",
+                actor,
+            )
         elif step.action == "pay":
             self._pay(case, step, user)
         else:
@@ -174,10 +185,12 @@ class Simulator:
     def _request_info(self, case: CaseRecord, actor: Actor) -> None:
         _expect(case, Lifecycle.ACTIVE)
         case.needs_info = True
-        case.validation_items = [ValidationItem(resolution_area="DebtorDetails",
-                                                description="Please confirm the debtor's current address.")]
-        self._sb.set_lifecycle(case, Lifecycle.NEEDS_ADDITIONAL_DETAILS, actor,
-                               "the partner needs the debtor's current address")
+        case.validation_items = [
+            ValidationItem(resolution_area="DebtorDetails", description="Please confirm the debtor's current address.")
+        ]
+        self._sb.set_lifecycle(
+            case, Lifecycle.NEEDS_ADDITIONAL_DETAILS, actor, "the partner needs the debtor's current address"
+        )
 
     def _info_provided(self, case: CaseRecord) -> None:
         _expect(case, Lifecycle.NEEDS_ADDITIONAL_DETAILS)
@@ -209,5 +222,9 @@ def _expect(case: CaseRecord, state: Lifecycle) -> None:
 
 
 def _creditor_user(case: CaseRecord) -> User:
-    return User(id=case.creditor_id, number=case.creditor_id.int % 90000 + 10000, name=f"{case.creditor_name} Accounts",
-                email="accounts@creditor.example")
+    return User(
+        id=case.creditor_id,
+        number=case.creditor_id.int % 90000 + 10000,
+        name=f"{case.creditor_name} Accounts",
+        email="accounts@creditor.example",
+    )

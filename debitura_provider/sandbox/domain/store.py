@@ -192,14 +192,21 @@ class Store:
                 if isinstance(record, CaseRecord):
                     self.references[record.reference] = record.id
         if seed is not None:
-            log.info("Sandbox state loaded: %d cases, %d subscriptions, %d events", len(self.cases),
-                     len(self.subscriptions), len(self.events))
+            log.info(
+                "Sandbox state loaded: %d cases, %d subscriptions, %d events",
+                len(self.cases),
+                len(self.subscriptions),
+                len(self.events),
+            )
         return seed
 
     def _collection(self, kind: str) -> dict[Any, Any]:
         collections: dict[str, dict[Any, Any]] = {
-            "partner": self.partners, "case": self.cases, "subscription": self.subscriptions,
-            "event": self.events, "job": self.jobs,
+            "partner": self.partners,
+            "case": self.cases,
+            "subscription": self.subscriptions,
+            "event": self.events,
+            "job": self.jobs,
         }
         return collections[kind]
 
@@ -215,8 +222,10 @@ def _open(path: str | Path | None) -> sqlite3.Connection | None:
         return None
     db = sqlite3.connect(str(path), check_same_thread=False, isolation_level="DEFERRED")
     db.execute("PRAGMA journal_mode=WAL")
-    db.execute("CREATE TABLE IF NOT EXISTS records (kind TEXT NOT NULL, key TEXT NOT NULL, data TEXT NOT NULL, "
-               "PRIMARY KEY (kind, key))")
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS records (kind TEXT NOT NULL, key TEXT NOT NULL, data TEXT NOT NULL, "
+        "PRIMARY KEY (kind, key))"
+    )
     db.commit()
     return db
 
@@ -251,11 +260,25 @@ def _partner(spec: PartnerSpec, api_key: str, seed: int) -> Partner:
         first, last = chance.choice(_FIRST_NAMES), chance.choice(_LAST_NAMES)
         email = f"{first.lower()}.{last.lower()}@{domain}"
         if all(u.email != email for u in users):
-            users.append(User(id=UUID(int=chance.getrandbits(128), version=4), number=chance.randint(10000, 99999),
-                              name=f"{first} {last}", email=email))
+            users.append(
+                User(
+                    id=UUID(int=chance.getrandbits(128), version=4),
+                    number=chance.randint(10000, 99999),
+                    name=f"{first} {last}",
+                    email=email,
+                )
+            )
     return Partner(
-        id=UUID(int=chance.getrandbits(128), version=4), slug=spec.slug, name=spec.name, api_key=api_key,
-        country=spec.country, coverage=spec.coverage, simulated=spec.simulated, routable=spec.routable,
-        office_email=f"office@{domain}", office_phone=f"+45 70 {chance.randint(10, 99)} {chance.randint(10, 99)} "
-        f"{chance.randint(10, 99)}", public_site=f"https://www.{domain}", users=users,
+        id=UUID(int=chance.getrandbits(128), version=4),
+        slug=spec.slug,
+        name=spec.name,
+        api_key=api_key,
+        country=spec.country,
+        coverage=spec.coverage,
+        simulated=spec.simulated,
+        routable=spec.routable,
+        office_email=f"office@{domain}",
+        office_phone=f"+45 70 {chance.randint(10, 99)} {chance.randint(10, 99)} {chance.randint(10, 99)}",
+        public_site=f"https://www.{domain}",
+        users=users,
     )

@@ -60,18 +60,24 @@ def case(sb: Sandbox, record: CaseRecord) -> Body:
         claim_type="Unpaid Invoice",
         debtor=record.debtor,
         collection_partner={
-            "name": partner.name, "office_email": partner.office_email, "office_phone": partner.office_phone,
-            "public_site": partner.public_site, "survey_cadence_mode": 0,
+            "name": partner.name,
+            "office_email": partner.office_email,
+            "office_phone": partner.office_phone,
+            "public_site": partner.public_site,
+            "survey_cadence_mode": 0,
         },
         creditor={"id": record.creditor_id, "company_name": record.creditor_name, "country": record.creditor_country},
         pre_legal_success_fee=float(record.success_fee),
         exclusive_period_end_date=lifecycle.exclusive_period_end(record),
         validation={"needs_info": record.needs_info},
         assigned_user={"email": record.assigned_user.email, "name": record.assigned_user.name}
-        if record.assigned_user else None,
+        if record.assigned_user
+        else None,
         allocation_outstanding={
-            "principal": float(left.principal), "interest": float(left.interest),
-            "reminder_fees": float(left.reminder_fees), "collection_fees": float(left.collection_fees),
+            "principal": float(left.principal),
+            "interest": float(left.interest),
+            "reminder_fees": float(left.reminder_fees),
+            "collection_fees": float(left.collection_fees),
         },
     )
     return model.to_wire()
@@ -79,7 +85,10 @@ def case(sb: Sandbox, record: CaseRecord) -> Body:
 
 def page(total: int, page_number: int, page_size: int, count: int) -> Body:
     return m.PageInfo(
-        total_results=total, page_size=page_size, current_page=page_number, response_count=count,
+        total_results=total,
+        page_size=page_size,
+        current_page=page_number,
+        response_count=count,
         total_pages=math.ceil(total / page_size),
     ).to_wire()
 
@@ -87,16 +96,30 @@ def page(total: int, page_number: int, page_size: int, count: int) -> Body:
 def timeline(record: CaseRecord) -> Body:
     items = sorted(record.timeline, key=lambda e: (e.date, e.seq))
     return m.Timeline(
-        items=[m.TimelineItem(date=e.date, type=e.type, title=e.title, description=e.description,
-                              actor={"type": e.actor.type, "name": e.actor.name}) for e in items],
+        items=[
+            m.TimelineItem(
+                date=e.date,
+                type=e.type,
+                title=e.title,
+                description=e.description,
+                actor={"type": e.actor.type, "name": e.actor.name},
+            )
+            for e in items
+        ],
         current_engagement_phase=record.engagement_phase,
     ).to_wire()
 
 
 def payment(record: CaseRecord, p: PaymentRecord) -> Body:
     return m.Payment(
-        id=p.id, date_created=p.date_created, date_updated=p.date_updated, date=midnight(p.date),
-        gross_amount=float(p.amount), recipient=p.recipient, method=p.method, currency=record.currency,
+        id=p.id,
+        date_created=p.date_created,
+        date_updated=p.date_updated,
+        date=midnight(p.date),
+        gross_amount=float(p.amount),
+        recipient=p.recipient,
+        method=p.method,
+        currency=record.currency,
         invoice={"status": record.lifecycle.value, "reference": record.reference, "invoice_id": record.id},
     ).to_wire()
 
@@ -114,8 +137,13 @@ def _user(user: User) -> Body:
 
 def chat(c: ChatRecord) -> Body:
     return m.ChatMessage(
-        id=c.id, date_created=c.date_created, role=c.role, role_label=c.role_label, message=c.message,
-        is_seen=False, user=_user(c.user),
+        id=c.id,
+        date_created=c.date_created,
+        role=c.role,
+        role_label=c.role_label,
+        message=c.message,
+        is_seen=False,
+        user=_user(c.user),
     ).to_wire()
 
 
@@ -125,8 +153,15 @@ def chats(record: CaseRecord) -> list[Body]:
 
 def file(sb: Sandbox, record: CaseRecord, f: FileRecord) -> Body:
     return m.CaseFile(
-        id=f.id, date_created=f.date_created, date_updated=f.date_created, case_id=record.id, entity_type="Case",
-        entity_id=record.id, file_name=f.file_name, url=file_url(sb, f), description=f.description,
+        id=f.id,
+        date_created=f.date_created,
+        date_updated=f.date_created,
+        case_id=record.id,
+        entity_type="Case",
+        entity_id=record.id,
+        file_name=f.file_name,
+        url=file_url(sb, f),
+        description=f.description,
         document_type=f.document_type,
     ).to_wire()
 
@@ -139,26 +174,47 @@ def file_url(sb: Sandbox, f: FileRecord) -> str:
 
 def note(record: CaseRecord, n: NoteRecord) -> Body:
     return m.Note(
-        id=n.id, case_reference=record.reference, title="Note", description=n.description,
-        visibility="Shared with creditor", created_at=n.created_at, event_date=n.event_date,
+        id=n.id,
+        case_reference=record.reference,
+        title="Note",
+        description=n.description,
+        visibility="Shared with creditor",
+        created_at=n.created_at,
+        event_date=n.event_date,
         created_by={"user_id": n.user.number, "user_name": n.user.name},
     ).to_wire()
 
 
 def me(p: Partner) -> Body:
     return m.Me(
-        id=p.id, company_name=p.name, company_registration_number=f"{p.country}{p.id.int % 10**8:08d}",
-        vat_number=None, country=p.country, office_email=p.office_email, office_phone=p.office_phone,
-        invoice_email=p.office_email, billing_contact=p.users[0].name if p.users else None, commission_type=0,
-        pre_legal_revenue_share=0.40, legal_revenue_share=0.20, verified_profile=True, full_address=p.country,
+        id=p.id,
+        company_name=p.name,
+        company_registration_number=f"{p.country}{p.id.int % 10**8:08d}",
+        vat_number=None,
+        country=p.country,
+        office_email=p.office_email,
+        office_phone=p.office_phone,
+        invoice_email=p.office_email,
+        billing_contact=p.users[0].name if p.users else None,
+        commission_type=0,
+        pre_legal_revenue_share=0.40,
+        legal_revenue_share=0.20,
+        verified_profile=True,
+        full_address=p.country,
         survey_cadence_mode=0,
     ).to_wire()
 
 
 def subscription(s: Subscription, *, with_secret: bool = False) -> Body:
     body = m.WebhookSubscription(
-        id=s.id, url=s.url, events=s.events, is_active=s.is_active, created_utc=s.created_utc,
-        updated_utc=s.updated_utc, disabled_reason=s.disabled_reason, is_test_mode=s.is_test_mode,
+        id=s.id,
+        url=s.url,
+        events=s.events,
+        is_active=s.is_active,
+        created_utc=s.created_utc,
+        updated_utc=s.updated_utc,
+        disabled_reason=s.disabled_reason,
+        is_test_mode=s.is_test_mode,
     ).to_wire()
     if with_secret:
         body["secret"] = s.secret  # the model masks secrets; this is the one place it is shown
@@ -167,9 +223,16 @@ def subscription(s: Subscription, *, with_secret: bool = False) -> Body:
 
 def event(e: EventRecord) -> Body:
     return m.WebhookEventRecord(
-        id=e.id, subscription_id=e.subscription_id, case_id=e.case_id, event_type=e.event_type, payload=e.payload,
-        created_at=e.created_at, delivered_at=e.delivered_at, attempt_count=e.attempt_count,
-        last_response_code=e.last_response_code, last_error=e.last_error,
+        id=e.id,
+        subscription_id=e.subscription_id,
+        case_id=e.case_id,
+        event_type=e.event_type,
+        payload=e.payload,
+        created_at=e.created_at,
+        delivered_at=e.delivered_at,
+        attempt_count=e.attempt_count,
+        last_response_code=e.last_response_code,
+        last_error=e.last_error,
     ).to_wire()
 
 

@@ -129,6 +129,7 @@ def parse_uuid(value: str) -> UUID | None:
 
 # --- list queries ---------------------------------------------------------------------------------
 
+
 def _query_values(request: Request) -> dict[str, list[str]]:
     values: dict[str, list[str]] = {}
     for key, value in request.query_params.multi_items():
@@ -137,8 +138,9 @@ def _query_values(request: Request) -> dict[str, list[str]]:
     return values
 
 
-def _int(values: dict[str, list[str]], name: str, default: int, low: int, high: int, errors: dict[str, list[str]],
-         label: str) -> int:
+def _int(
+    values: dict[str, list[str]], name: str, default: int, low: int, high: int, errors: dict[str, list[str]], label: str
+) -> int:
     given = values.get(name.casefold())
     if not given:
         return default
@@ -202,5 +204,3 @@ def case_query(default_page_size: int = 10) -> Callable[[Request], Coroutine[Any
 
 
 CaseQueryDep = Annotated[CaseQuery, Depends(case_query())]
-
-

@@ -77,8 +77,11 @@ def install(app: FastAPI) -> None:
             message = f"No such endpoint: {request.method} {request.url.path}"
             return respond(not_found(message))
         message = str(exc.detail)
-        return JSONResponse({"error": message, "message": message, "businessErrors": []}, status_code=exc.status_code,
-                            headers=getattr(exc, "headers", None))
+        return JSONResponse(
+            {"error": message, "message": message, "businessErrors": []},
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
 
     async def crash(request: Request, exc: Exception) -> JSONResponse:
         log.error("Sandbox error on %s %s", request.method, request.url.path, exc_info=exc)

@@ -84,8 +84,14 @@ class FaultPlan:
         for kind, rate in self.spec.rates:
             if roll < rate:
                 self.counts[kind] += 1
-                log.warning("Injecting fault %s into %s %s (attempt %d, request %s)",
-                            kind, method, path, attempt + 1, fingerprint[:12])
+                log.warning(
+                    "Injecting fault %s into %s %s (attempt %d, request %s)",
+                    kind,
+                    method,
+                    path,
+                    attempt + 1,
+                    fingerprint[:12],
+                )
                 return kind, chance
             roll -= rate
         return None, chance

@@ -138,8 +138,13 @@ class IdempotencyMiddleware:
         status = int(start.get("status", 500))
         if _stored(status):
             headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in start.get("headers", [])]
-            record = StoredResponse(fingerprint=fingerprint, status=status, headers=headers,
-                                    body=b"".join(chunks).decode("utf-8"), created=self.sandbox.clock.epoch())
+            record = StoredResponse(
+                fingerprint=fingerprint,
+                status=status,
+                headers=headers,
+                body=b"".join(chunks).decode("utf-8"),
+                created=self.sandbox.clock.epoch(),
+            )
             self.sandbox.store.responses[scope_key] = record
             self.sandbox.store.touch(record, key=scope_key)
 

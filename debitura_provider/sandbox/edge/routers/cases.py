@@ -52,24 +52,34 @@ router = APIRouter(prefix="/cases", tags=["Cases"], dependencies=[Depends(authen
 
 MAX_FILE_BYTES = 25 * 1024 * 1024
 FILE_EXTENSIONS = (".pdf", ".doc", ".docx", ".xls", ".xlsx", ".jpg", ".jpeg", ".png", ".txt", ".zip", ".csv", ".eml")
-DOCUMENT_TYPES = ("DebtorDocuments", "CreditorDocuments", "PartnerDocuments", "OriginalInvoice", "DemandLetter",
-                  "Miscellaneous")
+DOCUMENT_TYPES = (
+    "DebtorDocuments",
+    "CreditorDocuments",
+    "PartnerDocuments",
+    "OriginalInvoice",
+    "DemandLetter",
+    "Miscellaneous",
+)
 PRICE_CHANGE_THRESHOLD = 0.1
 MAX_REFERENCES = 100
 
 
 def _collected(sb: Sandbox, caller: Partner) -> list[CaseRecord]:
     """Production cases the caller collects and can see (the partner-reference lookups' scope)."""
-    return [c for c in sb.store.cases.values()
-            if not c.is_test and c.collection_partner_id == caller.id and visible_to_partner(c, caller)]
+    return [
+        c
+        for c in sb.store.cases.values()
+        if not c.is_test and c.collection_partner_id == caller.id and visible_to_partner(c, caller)
+    ]
 
 
 @router.get("")
-async def list_cases(
-    sb: SandboxDep, caller: Caller, query: CaseQueryDep
-) -> dict[str, Any]:
-    candidates = (c for c in sb.store.cases.values()
-                  if visible_to_partner(c, caller) and (query.include_test_cases or not c.is_test))
+async def list_cases(sb: SandboxDep, caller: Caller, query: CaseQueryDep) -> dict[str, Any]:
+    candidates = (
+        c
+        for c in sb.store.cases.values()
+        if visible_to_partner(c, caller) and (query.include_test_cases or not c.is_test)
+    )
     return views.case_list(sb, query, candidates)
 
 
@@ -139,23 +149,38 @@ async def record_payment(
 ) -> dict[str, Any]:
     case = worked_case(sb, caller, case_id)
     recipient = body.payment_recipient
-    commission = body.commission_payment_status.value if (
-        recipient is PaymentRecipient.CREDITOR and body.commission_payment_status) else "Paid"
+    commission = (
+        body.commission_payment_status.value
+        if (recipient is PaymentRecipient.CREDITOR and body.commission_payment_status)
+        else "Paid"
+    )
     split = None
     if body.payout_creditor is not None and body.payout_collection_partner is not None:
         split = (money.cents(body.payout_creditor), money.cents(body.payout_collection_partner))
-    new = payments.NewPayment(date=body.date, amount=money.cents(body.payment_amount), recipient=recipient.value,
-                              commission_payment_status=commission, split=split)
+    new = payments.NewPayment(
+        date=body.date,
+        amount=money.cents(body.payment_amount),
+        recipient=recipient.value,
+        commission_payment_status=commission,
+        split=split,
+    )
     user = caller.users[0]
     recorded = payments.record(sb, case, new, body.close_case, user, partner_actor(user))
     p = recorded.payment
     return CreatePaymentResponse(
-        payment_id=p.id, case_reference=case.reference, date=midnight(p.date), payment_amount=float(p.amount),
-        payout_creditor=float(p.payout_creditor), payout_collection_partner=float(p.payout_collection_partner),
-        payment_recipient=p.recipient, commission_payment_status=p.commission_payment_status,
-        close_case=body.close_case, case_closed=recorded.closed,
+        payment_id=p.id,
+        case_reference=case.reference,
+        date=midnight(p.date),
+        payment_amount=float(p.amount),
+        payout_creditor=float(p.payout_creditor),
+        payout_collection_partner=float(p.payout_collection_partner),
+        payment_recipient=p.recipient,
+        commission_payment_status=p.commission_payment_status,
+        close_case=body.close_case,
+        case_closed=recorded.closed,
         close_code=case.close_code.value if recorded.closed and case.close_code else None,
-        remaining_amount=float(money.remainder(case)), warnings=recorded.warnings,
+        remaining_amount=float(money.remainder(case)),
+        warnings=recorded.warnings,
     ).to_wire()
 
 
@@ -196,8 +221,9 @@ async def upload_case_file(sb: SandboxDep, caller: Caller, case_id: CaseId, requ
         raise invalid_field("File", "a file is required")
     if not upload.filename.lower().endswith(FILE_EXTENSIONS):
         message = f"{upload.filename}: extension not allowed; use one of {' '.join(FILE_EXTENSIONS)}"
-        raise api_error(415, message, error="Unsupported Media Type",
-                        business=[business_error("UnsupportedFileExtension", message)])
+        raise api_error(
+            415, message, error="Unsupported Media Type", business=[business_error("UnsupportedFileExtension", message)]
+        )
     content = await upload.read()
     if len(content) > MAX_FILE_BYTES:
         message = "The file is larger than 25 MB."
@@ -210,12 +236,23 @@ async def upload_case_file(sb: SandboxDep, caller: Caller, case_id: CaseId, requ
         raise invalid_field("DocumentType", f"must be one of {', '.join(DOCUMENT_TYPES)}")
     if case.lifecycle is Lifecycle.MERGED:
         raise api_error(409, "The case is Merged and cannot accept new files.", error="Conflict")
-    record = FileRecord(id=sb.store.child_id(case), date_created=sb.now(), file_name=upload.filename, size=len(content),
-                        description=description, document_type=document_type)
+    record = FileRecord(
+        id=sb.store.child_id(case),
+        date_created=sb.now(),
+        file_name=upload.filename,
+        size=len(content),
+        description=description,
+        document_type=document_type,
+    )
     case.files.append(record)
     sb.store.put_file(record.id, content)
-    sb.record(case, "FileUploaded", "Document uploaded", f"{record.file_name} ({record.size} bytes)",
-              partner_actor(caller.users[0]))
+    sb.record(
+        case,
+        "FileUploaded",
+        "Document uploaded",
+        f"{record.file_name} ({record.size} bytes)",
+        partner_actor(caller.users[0]),
+    )
     return views.file(sb, case, record)
 
 
@@ -231,8 +268,13 @@ async def add_case_note(
     if body.event_date is not None and body.event_date > sb.now() + timedelta(minutes=1):
         raise invalid_field("eventDate", "must not be in the future")
     user = caller.users[0]
-    note = NoteRecord(id=sb.store.child_id(case), created_at=sb.now(), event_date=body.event_date,
-                      description=body.description, user=user)
+    note = NoteRecord(
+        id=sb.store.child_id(case),
+        created_at=sb.now(),
+        event_date=body.event_date,
+        description=body.description,
+        user=user,
+    )
     case.notes.append(note)
     sb.record(case, "NoteAdded", "Note", body.description, partner_actor(user), when=body.event_date)
     return views.note(case, note)
@@ -248,9 +290,15 @@ async def close_case(
     lifecycle.close(sb, case, code, body.comment, user, partner_actor(user))
     paid = float(money.total_paid(case))
     return actions.CloseCaseResponse(
-        case_reference=case.reference, close_code=code.api_name, close_code_description=code.value,
-        comment=body.comment, closed_at=case.date_finished, closed_by={"user_id": user.number, "user_name": user.name},
-        final_outstanding_amount=float(money.remainder(case)), total_payments=paid, total_recovered=paid,
+        case_reference=case.reference,
+        close_code=code.api_name,
+        close_code_description=code.value,
+        comment=body.comment,
+        closed_at=case.date_finished,
+        closed_by={"user_id": user.number, "user_name": user.name},
+        final_outstanding_amount=float(money.remainder(case)),
+        total_payments=paid,
+        total_recovered=paid,
     ).to_wire()
 
 
@@ -261,8 +309,11 @@ async def start_case(
     case = worked_case(sb, caller, case_id)
     lifecycle.start(sb, case, caller, body)
     return actions.StartCaseResponse(
-        case_id=case.id, case_reference=case.reference, status=case.lifecycle.value,
-        activated_at=case.date_collection_started, collection_partner_reference=case.collection_partner_reference,
+        case_id=case.id,
+        case_reference=case.reference,
+        status=case.lifecycle.value,
+        activated_at=case.date_collection_started,
+        collection_partner_reference=case.collection_partner_reference,
     ).to_wire()
 
 
@@ -275,24 +326,38 @@ async def update_case_fees(
     gross = money.cents(body.gross_amount) if body.gross_amount is not None else case.gross_amount
     proposed = money.success_fee(gross)
     if abs(proposed - case.success_fee) > PRICE_CHANGE_THRESHOLD and not body.confirm_price_change:
-        return JSONResponse(actions.PriceChangeConfirmation(
-            case_id=case.id, confirmation_required=True, is_intentional_rate=False,
-            current_success_fee=float(case.success_fee), proposed_success_fee=float(proposed),
-            warning=f"The success fee would change from {case.success_fee}% to {proposed}%.",
-            message="Resubmit with confirmPriceChange=true to re-price the case.",
-        ).to_wire(), status_code=409)
+        return JSONResponse(
+            actions.PriceChangeConfirmation(
+                case_id=case.id,
+                confirmation_required=True,
+                is_intentional_rate=False,
+                current_success_fee=float(case.success_fee),
+                proposed_success_fee=float(proposed),
+                warning=f"The success fee would change from {case.success_fee}% to {proposed}%.",
+                message="Resubmit with confirmPriceChange=true to re-price the case.",
+            ).to_wire(),
+            status_code=409,
+        )
     before = (case.gross_amount, money.total_fees(case))
     case.gross_amount = gross
     case.success_fee = proposed
     case.interest_fees = money.cents(body.interest_fees)
     case.reminder_fees = money.cents(body.reminder_fees)
     case.collection_fees = money.cents(body.collection_fees)
-    sb.record(case, "FeesUpdated", "Fees updated",
-              f"Principal {before[0]} \u2192 {case.gross_amount}; fees {before[1]} \u2192 {money.total_fees(case)} "
-              f"{case.currency}.", partner_actor(caller.users[0]))
+    sb.record(
+        case,
+        "FeesUpdated",
+        "Fees updated",
+        f"Principal {before[0]} \u2192 {case.gross_amount}; fees {before[1]} \u2192 {money.total_fees(case)} "
+        f"{case.currency}.",
+        partner_actor(caller.users[0]),
+    )
     return actions.UpdateFeesResponse(
-        case_id=case.id, gross_amount=float(case.gross_amount), interest_fees=float(case.interest_fees),
-        reminder_fees=float(case.reminder_fees), collection_fees=float(case.collection_fees),
+        case_id=case.id,
+        gross_amount=float(case.gross_amount),
+        interest_fees=float(case.interest_fees),
+        reminder_fees=float(case.reminder_fees),
+        collection_fees=float(case.collection_fees),
         total_added_fees=float(money.total_fees(case)),
         recalculated_success_fee=float(case.success_fee) if body.gross_amount is not None else None,
         remainder=float(money.remainder(case)),
@@ -309,8 +374,10 @@ async def get_exclusive_period(sb: SandboxDep, caller: Caller, case_id: CaseId) 
     now = sb.now()
     status = "Terminated" if not case.is_open else ("Expired" if now > end else "Active")
     return actions.ExclusivePeriod(
-        engagement_start_date=case.date_collection_started, current_end_date=end,
-        days_remaining=max(0, (end - now).days) if status == "Active" else 0, status=status,
+        engagement_start_date=case.date_collection_started,
+        current_end_date=end,
+        days_remaining=max(0, (end - now).days) if status == "Active" else 0,
+        status=status,
         extensions=[{"type": "Payment", "event_date": at, "new_end_date": new_end} for at, new_end in extensions],
     ).to_wire()
 
@@ -319,7 +386,7 @@ async def get_exclusive_period(sb: SandboxDep, caller: Caller, case_id: CaseId) 
 async def get_case_validation(sb: SandboxDep, caller: Caller, case_id: CaseId) -> dict[str, Any]:
     case = worked_case(sb, caller, case_id)
     return actions.CaseValidationStatus(
-        needs_info=case.needs_info, creditor_responded_at=case.creditor_responded_at,
+        needs_info=case.needs_info,
+        creditor_responded_at=case.creditor_responded_at,
         items=[{"resolution_area": i.resolution_area, "description": i.description} for i in case.validation_items],
     ).to_wire()
-

@@ -37,5 +37,6 @@ async def get_ingestion_job(
     job = sb.store.jobs.get(found) if found else None
     if job is None or job.partner_id != caller.id:
         raise not_found(f"Ingestion job {job_id} not found.")
-    return IngestionJobStatus(status=job.status, rows_total=len(job.rows), rows_succeeded=job.rows_succeeded,
-                              rows_failed=job.rows_failed).to_wire()
+    return IngestionJobStatus(
+        status=job.status, rows_total=len(job.rows), rows_succeeded=job.rows_succeeded, rows_failed=job.rows_failed
+    ).to_wire()

@@ -35,7 +35,6 @@ from debitura_provider.sandbox.edge.routers.case_reads import add_case_reads
 router = APIRouter(prefix="/managed-cases", tags=["ManagedCases"], dependencies=[Depends(authenticate)])
 
 
-
 @router.post("")
 async def create_managed_case(
     sb: SandboxDep,
@@ -62,8 +61,11 @@ add_case_reads(router, MANAGED)
 def _test_case(sb: Sandbox, caller: Partner, case_id: UUID, action: str) -> CaseRecord:
     case = managed_case(sb, caller, case_id)
     if not case.is_test:
-        raise bad_request(f"{action} through /managed-cases works on test cases only; on production cases only the "
-                          "assigned collection partner can do it (POST /cases/{id}/payments).", "NotATestCase")
+        raise bad_request(
+            f"{action} through /managed-cases works on test cases only; on production cases only the "
+            "assigned collection partner can do it (POST /cases/{id}/payments).",
+            "NotATestCase",
+        )
     return case
 
 
@@ -77,12 +79,17 @@ async def record_test_payment(
     case = _test_case(sb, caller, case_id, "Recording a payment")
     amount = money.cents(body.payment_amount)
     payments.not_partial_close(case, amount, body.close_case)
-    new = payments.NewPayment(date=body.date, amount=amount, recipient="Creditor",
-                              commission_payment_status="Unpaid", creditor_only=True)
+    new = payments.NewPayment(
+        date=body.date, amount=amount, recipient="Creditor", commission_payment_status="Unpaid", creditor_only=True
+    )
     recorded = payments.record(sb, case, new, body.close_case, None, partner_actor(caller.users[0]))
     return TestPaymentResponse(
-        payment_id=recorded.payment.id, case_reference=case.reference, date=midnight(body.date),
-        payment_amount=float(amount), case_closed=recorded.closed, remaining_amount=float(money.remainder(case)),
+        payment_id=recorded.payment.id,
+        case_reference=case.reference,
+        date=midnight(body.date),
+        payment_amount=float(amount),
+        case_closed=recorded.closed,
+        remaining_amount=float(money.remainder(case)),
     ).to_wire()
 
 
@@ -95,8 +102,9 @@ async def update_test_payment(
     body: Annotated[UpdatePaymentRequest, json_body(UpdatePaymentRequest)],
 ) -> dict[str, Any]:
     case = _test_case(sb, caller, case_id, "Editing a payment")
-    payment = payments.update(sb, case, payments.find(case, payment_id), body, partner_actor(caller.users[0]),
-                              managed=True)
+    payment = payments.update(
+        sb, case, payments.find(case, payment_id), body, partner_actor(caller.users[0]), managed=True
+    )
     return views.payment(case, payment)
 
 

@@ -25,7 +25,7 @@ async def get_me(caller: Caller) -> dict[str, Any]:
 @router.get("/users")
 async def list_users(caller: Caller, paging: Paging) -> dict[str, Any]:
     start = (paging.page - 1) * paging.page_size
-    shown = caller.users[start:start + paging.page_size]
+    shown = caller.users[start : start + paging.page_size]
     return UserPage(
         page=views.page(len(caller.users), paging.page, paging.page_size, len(shown)),
         users=[{"id": u.id, "name": u.name, "email": u.email} for u in shown],

@@ -23,13 +23,17 @@ from debitura_provider.sandbox.edge.deps import SandboxDep
 
 router = APIRouter(prefix="/portal", include_in_schema=False)
 
-_STYLE = ("body{font-family:system-ui,sans-serif;margin:2rem;max-width:60rem}table{border-collapse:collapse}"
-          "td,th{border:1px solid #ccc;padding:.3rem .6rem;text-align:left}h1 small{color:#666}")
+_STYLE = (
+    "body{font-family:system-ui,sans-serif;margin:2rem;max-width:60rem}table{border-collapse:collapse}"
+    "td,th{border:1px solid #ccc;padding:.3rem .6rem;text-align:left}h1 small{color:#666}"
+)
 
 
 def _page(title: str, body: str) -> HTMLResponse:
-    html = (f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(title)}</title>"
-            f"<style>{_STYLE}</style></head><body>{body}</body></html>")
+    html = (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(title)}</title>"
+        f"<style>{_STYLE}</style></head><body>{body}</body></html>"
+    )
     return HTMLResponse(html)
 
 
@@ -44,7 +48,8 @@ async def portal_index(sb: SandboxDep) -> HTMLResponse:
     cases = sorted(sb.store.cases.values(), key=lambda c: c.date_created, reverse=True)
     items = "".join(
         f"<li><a href='/portal/cases/{c.id}'>{escape(c.reference)}</a> {escape(c.debtor.get('name', ''))} "
-        f"\u2013 {escape(c.lifecycle.value)}{' (test)' if c.is_test else ''}</li>" for c in cases
+        f"\u2013 {escape(c.lifecycle.value)}{' (test)' if c.is_test else ''}</li>"
+        for c in cases
     )
     listing = items or "<li>No cases yet.</li>"
     return _page("Debitura sandbox portal", f"<h1>Debitura sandbox portal</h1><ul>{listing}</ul>")
@@ -59,20 +64,32 @@ async def portal_case(sb: SandboxDep, case_id: Annotated[UUID, Path(alias="id")]
 
 
 def _case_html(partner: str, case: CaseRecord) -> str:
-    summary = _table(("Field", "Value"), [
-        ("Reference", case.reference), ("Lifecycle", case.lifecycle.value),
-        ("Close code", case.close_code.value if case.close_code else "\u2013"),
-        ("Debtor", case.debtor.get("name", "")), ("Creditor", case.creditor_name),
-        ("Collection partner", partner), ("Amount", f"{case.gross_amount} {case.currency}"),
-        ("Remainder", f"{money.remainder(case)} {case.currency}"), ("Test case", "yes" if case.is_test else "no"),
-    ])
-    timeline = _table(("Date", "Event", "Description"), [
-        (e.date.strftime("%Y-%m-%d %H:%M:%S"), e.title, e.description)
-        for e in sorted(case.timeline, key=lambda e: (e.date, e.seq))
-    ])
+    summary = _table(
+        ("Field", "Value"),
+        [
+            ("Reference", case.reference),
+            ("Lifecycle", case.lifecycle.value),
+            ("Close code", case.close_code.value if case.close_code else "\u2013"),
+            ("Debtor", case.debtor.get("name", "")),
+            ("Creditor", case.creditor_name),
+            ("Collection partner", partner),
+            ("Amount", f"{case.gross_amount} {case.currency}"),
+            ("Remainder", f"{money.remainder(case)} {case.currency}"),
+            ("Test case", "yes" if case.is_test else "no"),
+        ],
+    )
+    timeline = _table(
+        ("Date", "Event", "Description"),
+        [
+            (e.date.strftime("%Y-%m-%d %H:%M:%S"), e.title, e.description)
+            for e in sorted(case.timeline, key=lambda e: (e.date, e.seq))
+        ],
+    )
     paid = _table(("Date", "Amount", "Recipient"), [(p.date, p.amount, p.recipient) for p in case.live_payments])
-    return (f"<h1>Case {escape(case.reference)} <small>{escape(str(case.id))}</small></h1>{summary}"
-            f"<h2>Payments</h2>{paid}<h2>Timeline</h2>{timeline}")
+    return (
+        f"<h1>Case {escape(case.reference)} <small>{escape(str(case.id))}</small></h1>{summary}"
+        f"<h2>Payments</h2>{paid}<h2>Timeline</h2>{timeline}"
+    )
 
 
 @router.get("/files/{id}")

@@ -38,8 +38,9 @@ def owned_test_case(sb: Sandbox, caller: Partner, case_id: UUID) -> CaseRecord:
     if case is None or caller.id not in (case.managing_partner_id, case.collection_partner_id):
         raise not_found(f"Case {case_id} not found or not owned by you.")
     if not case.is_test:
-        raise bad_request("This is a production case; the test endpoints work on test cases (isTest) only.",
-                          "NotATestCase")
+        raise bad_request(
+            "This is a production case; the test endpoints work on test cases (isTest) only.", "NotATestCase"
+        )
     return case
 
 
@@ -63,16 +64,22 @@ def advance(sb: Sandbox, case: CaseRecord, request: AdvanceRequest) -> bool:
     if case.lifecycle is Lifecycle.CLOSED:
         if case.close_code is code:
             return False
-        raise bad_request(f"The case is already {state_of(case)}; it cannot also become {request.to.value}.",
-                          "AdvanceConflict")
+        raise bad_request(
+            f"The case is already {state_of(case)}; it cannot also become {request.to.value}.", "AdvanceConflict"
+        )
     lifecycle.require_open(case, "advancing")
     if code is CloseCode.PAID and request.amount is None:
         raise invalid_field("amount", "is required when advancing to Closed:Paid")
     if case.lifecycle not in lifecycle.PAYABLE:
         lifecycle.activate(sb, case, DRIVER, "advanced by the test endpoint")
     if request.amount is not None and code is CloseCode.PAID:
-        new = payments.NewPayment(date=sb.now().date(), amount=money.cents(request.amount), recipient="Creditor",
-                                  commission_payment_status="Unpaid", creditor_only=True)
+        new = payments.NewPayment(
+            date=sb.now().date(),
+            amount=money.cents(request.amount),
+            recipient="Creditor",
+            commission_payment_status="Unpaid",
+            creditor_only=True,
+        )
         payments.record(sb, case, new, False, None, DRIVER)
     comment = None if code is CloseCode.PAID else "Closed by the test endpoint."
     lifecycle.close(sb, case, code, comment, None, DRIVER, checked=False)
@@ -114,8 +121,9 @@ async def delete_test_cases_by_tag(
     matched = [c for c in sb.store.cases.values() if c.tag == tag and c.managing_partner_id == caller.id]
     production = [c.reference for c in matched if not c.is_test]
     if production:
-        raise bad_request(f"The tag matches production cases ({', '.join(production)}); nothing was deleted.",
-                          "ProductionCaseMatched")
+        raise bad_request(
+            f"The tag matches production cases ({', '.join(production)}); nothing was deleted.", "ProductionCaseMatched"
+        )
     for case in matched:
         _delete(sb, simulator, case)
     return Response(status_code=204)
@@ -139,12 +147,17 @@ async def fire_test_webhook(
     if body.subscription_id is not None:
         sub = sb.store.subscriptions.get(body.subscription_id)
         if sub is None or sub.partner_id != caller.id or not sub.is_test_mode or not sub.is_active:
-            raise bad_request(f"Subscription {body.subscription_id} is not an active test subscription of yours.",
-                              "InvalidSubscription")
+            raise bad_request(
+                f"Subscription {body.subscription_id} is not an active test subscription of yours.",
+                "InvalidSubscription",
+            )
         targets = [sub]
     else:
-        targets = [s for s in sb.store.subscriptions.values()
-                   if s.partner_id == caller.id and s.is_active and s.is_test_mode and event in s.events]
+        targets = [
+            s
+            for s in sb.store.subscriptions.values()
+            if s.partner_id == caller.id and s.is_active and s.is_test_mode and event in s.events
+        ]
     data = events.current(case, body.event)
     if data is None:
         raise unprocessable(f"Case {case.reference} has nothing to send as {event} yet.", "MissingEventData")

@@ -37,8 +37,9 @@ def owned(sb: Sandbox, caller: Partner, subscription_id: UUID | None) -> Subscri
 
 @router.get("")
 async def list_webhooks(sb: SandboxDep, caller: Caller) -> list[dict[str, Any]]:
-    subs = sorted((s for s in sb.store.subscriptions.values() if s.partner_id == caller.id),
-                  key=lambda s: s.created_utc)
+    subs = sorted(
+        (s for s in sb.store.subscriptions.values() if s.partner_id == caller.id), key=lambda s: s.created_utc
+    )
     return [views.subscription(s) for s in subs]
 
 
@@ -48,8 +49,14 @@ async def create_webhook(
 ) -> dict[str, Any]:
     now = sb.now()
     sub = Subscription(
-        id=sb.store.ids.uuid(), partner_id=caller.id, url=body.url, events=_events(body.events),
-        is_test_mode=body.is_test_mode, secret=new_secret(sb), created_utc=now, updated_utc=now,
+        id=sb.store.ids.uuid(),
+        partner_id=caller.id,
+        url=body.url,
+        events=_events(body.events),
+        is_test_mode=body.is_test_mode,
+        secret=new_secret(sb),
+        created_utc=now,
+        updated_utc=now,
     )
     sb.store.subscriptions[sub.id] = sub
     sb.store.touch(sub)
@@ -73,8 +80,11 @@ async def list_webhook_events(
         raise invalid_field("caseId", "is required and must be a UUID")
     floor = since.replace(tzinfo=since.tzinfo or timezone.utc) if since else None
     rows = [
-        e for e in sb.store.events.values()
-        if e.partner_id == caller.id and e.case_id == wanted and e.attempt_count > 0
+        e
+        for e in sb.store.events.values()
+        if e.partner_id == caller.id
+        and e.case_id == wanted
+        and e.attempt_count > 0
         and (floor is None or e.created_at >= floor)
     ]
     return [views.event(e) for e in sorted(rows, key=lambda e: e.created_at, reverse=True)]
@@ -95,8 +105,10 @@ def replay(sb: Sandbox, caller: Partner, event_id: UUID) -> dict[str, Any]:
     row = sb.store.events[event_id]
     sub = owned(sb, caller, row.subscription_id)
     if not sub.is_active:
-        raise bad_request("The subscription is disabled; re-enable it with PUT /webhooks/{id} isActive=true first.",
-                          "SubscriptionDisabled")
+        raise bad_request(
+            "The subscription is disabled; re-enable it with PUT /webhooks/{id} isActive=true first.",
+            "SubscriptionDisabled",
+        )
     sb.dispatcher.replay(row)
     return ReplayedEvent(event_id=row.id, subscription_id=row.subscription_id, event_type=row.event_type).to_wire()
 
