@@ -1,6 +1,6 @@
 """The Airflow Assets that Debitura webhooks update, so that DAGs can be scheduled on them.
 
-The webhook receiver (``debitura_provider.plugins.webhooks``) records one asset event per accepted
+The webhook receiver (``debitura_provider.receiver.plugin``) records one asset event per accepted
 Debitura event; the event's envelope, exactly as delivered and verified, is the asset event's ``extra``.
 Schedule a DAG with ``schedule=[DEBITURA_PAYMENTS]`` and read the events from
 ``triggering_asset_events[DEBITURA_PAYMENTS]``.
@@ -8,7 +8,7 @@ Schedule a DAG with ``schedule=[DEBITURA_PAYMENTS]`` and read the events from
 
 from __future__ import annotations
 
-from airflow.sdk import Asset
+from debitura_provider.compat import Asset
 
 DEBITURA_PAYMENTS = Asset(name="debitura_payments", uri="debitura://payments", group="debitura")
 """Updated by ``payment.created`` and ``payment.deleted``."""

@@ -8,9 +8,8 @@ retries may pass: they fail the try (``AirflowException``) so Airflow's ``retrie
 
 from __future__ import annotations
 
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
-
 from debitura_provider.api import ConflictError, RateLimitError, ServerError, TransportError
+from debitura_provider.compat import AirflowException, AirflowFailException
 
 
 def is_transient(exc: BaseException) -> bool:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
-
-from airflow.sdk import BaseHook, Connection
+from typing import Any, TypeVar
 
 from debitura_provider.api import (
     DEBITURA_LIMITS,
@@ -20,6 +18,10 @@ from debitura_provider.api import (
     RetryPolicy,
 )
 from debitura_provider.api.models import UpdateWebhookRequest, WebhookSubscription
+from debitura_provider.coercion import as_bool, as_float, as_int
+from debitura_provider.compat import BaseHook, Connection, aget_connection_extra
+
+T = TypeVar("T")
 
 DEFAULT_PORTAL_URL = "https://partner.debitura.com"
 WEBHOOK_SECRET_FIELD = "webhook_secret"
@@ -42,16 +44,20 @@ class ClientSettings:
         return f"ClientSettings(base_url={self.base_url!r}, api_key='***')"
 
     @classmethod
-    def from_connection(cls, conn: Connection) -> ClientSettings:
-        extra = conn.extra_dejson
-        per_minute = _number(extra, "rate_limit_per_minute", int, 2000)
+    def from_connection(cls, conn: Connection, extra: dict[str, Any] | None = None) -> ClientSettings:
+        """Read ``conn``; ``extra`` is its ``extra_dejson`` when the caller already has it (async lookups).
+
+        A field that cannot be read raises ``ConfigurationError`` naming the field.
+        """
+        extra = conn.extra_dejson if extra is None else extra
+        per_minute = _field(extra, "rate_limit_per_minute", as_int, 2000)
         return cls(
             base_url=_base_url(conn),
             api_key=conn.password or "",
-            timeout=_number(extra, "timeout", float, 30.0),
-            retry=RetryPolicy(attempts=_number(extra, "max_attempts", int, 5)),
+            timeout=_field(extra, "timeout", as_float, 30.0),
+            retry=RetryPolicy(attempts=_field(extra, "max_attempts", as_int, 5)),
             rate_limits=UNLIMITED if per_minute == 0 else _limits(per_minute),
-            verify=_flag(extra, "verify_tls", True),
+            verify=_field(extra, "verify_tls", as_bool, True),
             portal_url=str(extra.get("portal_url") or DEFAULT_PORTAL_URL).rstrip("/"),
         )
 
@@ -83,21 +89,12 @@ def _limits(per_minute: int) -> RateLimits:
     return RateLimits(per_minute, DEBITURA_LIMITS.per_hour, DEBITURA_LIMITS.per_day)
 
 
-def _number(extra: dict[str, Any], key: str, kind: type[Any], default: Any) -> Any:
+def _field(extra: dict[str, Any], key: str, read: Callable[[Any, str], T], default: T) -> T:
+    """A connection field through its coercion; unset (missing, null or empty) means ``default``."""
     value = extra.get(key)
-    if value in (None, ""):
+    if value is None or (isinstance(value, str) and not value.strip()):
         return default
-    try:
-        return kind(value)
-    except (TypeError, ValueError):
-        raise DebituraError(f"connection extra {key!r} must be a number, got {value!r}") from None
-
-
-def _flag(extra: dict[str, Any], key: str, default: bool) -> bool:
-    value = extra.get(key)
-    if value in (None, ""):
-        return default
-    return value if isinstance(value, bool) else str(value).strip().lower() not in ("false", "0", "no", "off")
+    return read(value, f"connection field {key}")
 
 
 def _airflow_agent() -> str:
@@ -110,8 +107,11 @@ class DebituraHook(BaseHook):
     """Hands out clients configured from a ``debitura`` connection.
 
     Host is the API base URL, password the API key; timeout, attempts, TLS, rate budget, portal URL
-    and the webhook secret are connection fields. The sync client is cached per hook; the async
-    one is built per call so that it belongs to the running event loop.
+    and the webhook secret are connection fields. The connection is read once per hook (sync or
+    async) and the sync client is cached per hook until :meth:`close`; the async one is built per
+    call so that it belongs to the running event loop.
+
+    :param debitura_conn_id: the ``debitura`` connection to read.
     """
 
     conn_name_attr = "debitura_conn_id"
@@ -125,22 +125,30 @@ class DebituraHook(BaseHook):
 
     @cached_property
     def settings(self) -> ClientSettings:
+        """The connection, looked up once per hook."""
         return ClientSettings.from_connection(self.get_connection(self.debitura_conn_id))
 
     async def asettings(self) -> ClientSettings:
-        """Settings resolved without blocking the event loop (for triggers)."""
+        """Settings resolved without blocking the event loop (for triggers); cached like :attr:`settings`."""
         if "settings" not in self.__dict__:
-            conn = await self.aget_connection(self.debitura_conn_id)
-            self.__dict__["settings"] = ClientSettings.from_connection(conn)
+            conn, extra = await aget_connection_extra(self.debitura_conn_id)
+            self.__dict__["settings"] = ClientSettings.from_connection(conn, extra)
         return self.settings
 
     @cached_property
     def client(self) -> DebituraClient:
+        """The blocking client, built on first use and kept until :meth:`close`."""
         return DebituraClient(**self.settings.client_kwargs())
 
     def get_client(self) -> DebituraClient:
         """The blocking client (cached on this hook)."""
         return self.client
+
+    def close(self) -> None:
+        """Close the cached blocking client, if one was built; the next use builds a new one."""
+        client: DebituraClient | None = self.__dict__.pop("client", None)
+        if client is not None:
+            client.close()
 
     async def get_async_client(self) -> AsyncDebituraClient:
         """A new async client; close it with ``aclose()`` or use ``async with``."""

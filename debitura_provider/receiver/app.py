@@ -3,7 +3,9 @@
 Answers: 202 accepted (queued), 200 for a redelivery or an event type no asset covers,
 401 missing/bad/stale signature, 400 malformed or oversized body, 503 when the receiver is not
 configured or the database cannot take the event in time (Debitura retries). Never 500, and no
-answer carries the secret or a stack trace.
+answer carries the secret or a stack trace. What is queued and recorded is the envelope with only the
+allow-listed fields of its ``data`` (:func:`~debitura_provider.api.personal_data.event_envelope`):
+ids, lifecycle, close code and money, never the debtor's personal data or free text.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import anyio
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from debitura_provider.api.personal_data import event_envelope
 from debitura_provider.api.webhooks import (
     SIGNATURE_HEADER,
     EnvelopeError,
@@ -32,6 +35,7 @@ from debitura_provider.receiver.recorder import Recorder
 
 log = logging.getLogger(__name__)
 
+
 @dataclass(frozen=True)
 class ReceiverSettings:
     """How the receiver is configured; ``from_config`` reads Airflow's ``[debitura]`` section."""
@@ -44,7 +48,7 @@ class ReceiverSettings:
 
     @classmethod
     def from_config(cls) -> ReceiverSettings:
-        from airflow.configuration import conf
+        from debitura_provider.compat import conf
 
         return cls(
             conn_id=conf.get("debitura", "webhook_conn_id", fallback=cls.conn_id),
@@ -62,7 +66,8 @@ def read_secret(conn_id: str) -> str:
     """The signing secret from the connection's ``webhook_secret`` field, read on every delivery
     so that a re-key takes effect without restarting the API server."""
     from airflow.models.connection import Connection
-    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    from debitura_provider.compat import AirflowNotFoundException
 
     try:
         conn = Connection.get_connection_from_secrets(conn_id)
@@ -94,7 +99,7 @@ async def _read_body(request: Request, limit: int) -> bytes | None:
 
 
 def create_app(settings: ReceiverSettings | None = None) -> FastAPI:
-    """The FastAPI app that Airflow's API server mounts (see ``debitura_provider.plugins.webhooks``).
+    """The FastAPI app that Airflow's API server mounts (see ``debitura_provider.receiver.plugin``).
 
     Its settings live on ``app.state.settings`` and are read per delivery and at startup.
     """
@@ -148,13 +153,12 @@ async def _receive(request: Request, config: ReceiverSettings, recorder: Recorde
     except EnvelopeError as exc:
         return _answer(400, str(exc))
     event_id = str(event.id)
-    envelope = json.loads(body)  # kept as delivered, unknown fields included
+    # Only the allow-listed ids, lifecycle and money of ``data`` are queued and recorded: never debtor data.
+    envelope = event_envelope(json.loads(body))
     if event.event not in EVENT_ASSETS:
         return _answer(200, f"{event.event} is not recorded as an Asset event", eventId=event_id)
     with anyio.move_on_after(config.enqueue_timeout):
-        new = await anyio.to_thread.run_sync(
-            inbox.enqueue, event_id, event.event, envelope, abandon_on_cancel=True
-        )
+        new = await anyio.to_thread.run_sync(inbox.enqueue, event_id, event.event, envelope, abandon_on_cancel=True)
         if not new:
             return _answer(200, "event already accepted", eventId=event_id)
         log.info("Debitura event %s (%s) queued", event_id, event.event)

@@ -116,9 +116,7 @@ def _claim(session: Session, event_id: str) -> bool:
     # The conditional update takes the row (or SQLite's write lock) until commit; a concurrent
     # drainer then matches no row and skips it.
     result = session.execute(
-        update(INBOX)
-        .where(INBOX.c.event_id == event_id, INBOX.c.recorded_at.is_(None))
-        .values(recorded_at=_now())
+        update(INBOX).where(INBOX.c.event_id == event_id, INBOX.c.recorded_at.is_(None)).values(recorded_at=_now())
     )
     return bool(getattr(result, "rowcount", 0))
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import json
 import time
@@ -10,22 +9,29 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
-from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSensorTimeout
-
 from debitura_provider.api import DebituraError
 from debitura_provider.api.endpoints import MAX_PAGE_SIZE
 from debitura_provider.api.watch import CaseWatch, WatchSpec, WatchState, normalize_case_ids, poll, run_sync
+from debitura_provider.coercion import as_id_list
+from debitura_provider.compat import (
+    AirflowException,
+    AirflowFailException,
+    AirflowSensorTimeout,
+    BaseSensorOperator,
+    PokeReturnValue,
+    conf,
+)
 from debitura_provider.failures import is_transient
 from debitura_provider.hooks.debitura import DebituraHook
 from debitura_provider.links import DebituraCaseLink, push_case_url
+from debitura_provider.operators._base import DebituraHookMixin
 from debitura_provider.triggers.managed_cases import ManagedCaseTrigger
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
+    from debitura_provider.compat import Context
 
 
-class ManagedCaseSensor(BaseSensorOperator):
+class ManagedCaseSensor(DebituraHookMixin, BaseSensorOperator):
     """Waits until a case, or each (``require="all"``) or one (``"any"``) of several, meets a condition.
 
     Conditions: ``new_payment`` (a payment whose id is not in ``known_payment_ids``; by default any
@@ -41,6 +47,18 @@ class ManagedCaseSensor(BaseSensorOperator):
     :class:`~debitura_provider.triggers.managed_cases.ManagedCaseTrigger`, which keeps its own
     wall-clock deadline so a timeout fails the task as a sensor timeout.
 
+    One hook, so one connection lookup and one client, serves every poke of a try; it is closed
+    when ``execute`` ends, however it ends.
+
+    :param case_ids: the case id, or several (templated; a list, or a list rendered to text).
+    :param condition: ``new_payment``, ``remainder_at_most``, ``lifecycle_in`` or ``lifecycle_changed``.
+    :param remainder_at_most: the amount the remainder must fall to (``remainder_at_most`` only).
+    :param lifecycles: the lifecycles that satisfy ``lifecycle_in``.
+    :param require: ``all`` cases must meet the condition, or ``any`` one.
+    :param known_payment_ids: payments that do not count as new (templated; ``new_payment`` only).
+    :param chunk_size: case ids per list request (1 to 100).
+    :param deferrable: wait in the triggerer instead of a worker slot.
+    :param debitura_conn_id: the ``debitura`` connection.
     :return: ``{"cases": [case, ...], "payments": {case_id: [payment, ...]}, "satisfied": [case_id, ...]}``
         in wire form; ``payments`` holds the satisfying payments (payment conditions only).
     """
@@ -83,11 +101,13 @@ class ManagedCaseSensor(BaseSensorOperator):
         self._watch: CaseWatch | None = None
         self._saved: dict[str, Any] | None = None
 
-    @property
-    def hook(self) -> DebituraHook:
-        return DebituraHook(self.debitura_conn_id)
-
     def execute(self, context: Context) -> Any:
+        try:
+            return self._execute(context)
+        finally:
+            self.close_hook()
+
+    def _execute(self, context: Context) -> Any:
         watch = self._load_watch(context)
         push_case_url(context, self.hook, watch.case_ids[0])
         if not self.deferrable:
@@ -139,7 +159,10 @@ class ManagedCaseSensor(BaseSensorOperator):
         self._save_watch(context, watch)
         self.log.info(
             "%d of %d case(s) meet %s (require %s)",
-            len(watch.satisfied_ids), len(watch.case_ids), self.spec.condition.value, self.spec.require.value,
+            len(watch.satisfied_ids),
+            len(watch.case_ids),
+            self.spec.condition.value,
+            self.spec.require.value,
         )
         return result.to_json() if result is not None else None
 
@@ -148,7 +171,8 @@ class ManagedCaseSensor(BaseSensorOperator):
         if self._watch is not None:
             return self._watch
         try:
-            watch = CaseWatch(_id_list(self.case_ids), self.spec, known_payment_ids=self.known_payment_ids or ())
+            ids = normalize_case_ids(as_id_list(self.case_ids, "case_ids"))
+            watch = CaseWatch(ids, self.spec, known_payment_ids=self._known_payment_ids())
         except ValueError as exc:
             raise AirflowFailException(str(exc)) from None
         store = context.get("task_state_store")
@@ -167,17 +191,13 @@ class ManagedCaseSensor(BaseSensorOperator):
             store.set(self.STATE_KEY, record)
             self._saved = record
 
+    def _known_payment_ids(self) -> list[str]:
+        """``known_payment_ids`` as given or rendered; none given (or rendered ``"None"``) means none."""
+        if self.known_payment_ids is None or self.known_payment_ids in ("", "None", []):
+            return []
+        return as_id_list(self.known_payment_ids, "known_payment_ids")
+
     def _fingerprint(self, watch: CaseWatch) -> str:
         """Ties a saved baseline to the same cases and condition (templates may change them between runs)."""
-        basis = [watch.case_ids, self.spec.to_json(), sorted(self.known_payment_ids or ())]
+        basis = [watch.case_ids, self.spec.to_json(), sorted(self._known_payment_ids())]
         return hashlib.sha256(json.dumps(basis).encode()).hexdigest()
-
-
-def _id_list(value: Any) -> list[str]:
-    """Case ids as given or as rendered: one id, a list, or a list rendered to text by a template."""
-    if isinstance(value, str) and value.strip().startswith("["):
-        try:
-            value = ast.literal_eval(value.strip())
-        except (ValueError, SyntaxError):
-            raise AirflowFailException(f"case_ids: cannot read {value!r} as a list of ids") from None
-    return normalize_case_ids(value)

@@ -1,9 +1,11 @@
 """The trigger behind a deferred :class:`~debitura_provider.sensors.managed_cases.ManagedCaseSensor`.
 
-It runs in the triggerer's event loop, so nothing in it blocks: the connection is read with
-``aget_connection`` and requests go through ``httpx.AsyncClient``. All triggers of one connection
-in one triggerer share a :class:`~debitura_provider.api.watch.poller.SharedCasePoller`: N deferred
-sensors cost ``ceil(N / 100)`` list requests per cycle, not N.
+It runs in the triggerer's event loop, so nothing in it blocks: the connection is read through
+:func:`debitura_provider.compat.aget_connection_extra` (awaited on Airflow 3.3.2+, a worker thread
+before, so never a ``DeadlockImminentError``) and requests go through ``httpx.AsyncClient``.
+All triggers of one connection in one triggerer share a
+:class:`~debitura_provider.api.watch.poller.SharedCasePoller`: N deferred sensors cost
+``ceil(N / 100)`` list requests per cycle, not N.
 
 Kwargs and events are JSON only. The kwargs carry the watch's baseline (known payment ids, each
 case's starting lifecycle and last seen amounts), so a trigger restarted by the triggerer
@@ -17,10 +19,9 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
-
 from debitura_provider.api.endpoints import MAX_PAGE_SIZE
 from debitura_provider.api.watch import CaseWatch, WatchSpec, WatchState, run_async, shared_poller
+from debitura_provider.compat import BaseTrigger, TriggerEvent
 from debitura_provider.failures import is_transient
 from debitura_provider.hooks.debitura import DebituraHook
 
@@ -33,6 +34,8 @@ class ManagedCaseTrigger(BaseTrigger):
     :param state: :meth:`WatchState.to_json` at deferral: the baseline.
     :param end_time: wall-clock deadline (``time.time()``); past it a ``timeout`` event is emitted.
     :param poll_interval: seconds between cycles (the shared poller uses its subscribers' shortest).
+    :param chunk_size: case ids per list request (1 to 100).
+    :param debitura_conn_id: the ``debitura`` connection; triggers of one connection share one client.
 
     Events: ``{"status": "success", "cases", "payments", "satisfied"}``, ``{"status": "timeout",
     "message"}`` or ``{"status": "error", "message"}`` (401, 404, missing cases...). Outages and 5xx

@@ -147,7 +147,13 @@ def test_bulk_referral_outcomes_and_idempotent_rerun(
     outcomes = first.xcom("refer")
     assert [o["recordKey"] for o in outcomes] == ["R1", "R2", "R3", "R1", "R5", "R6", "R7"]
     assert [o["status"] for o in outcomes] == [
-        "created", "created", "rejected", "rejected", "rejected", "created", "rejected"
+        "created",
+        "created",
+        "rejected",
+        "rejected",
+        "rejected",
+        "created",
+        "rejected",
     ]
     assert first.xcom("count") == {"created": 3, "rejected": 4}
     assert outcomes[2]["fieldErrors"] == {
@@ -169,7 +175,13 @@ def test_bulk_referral_outcomes_and_idempotent_rerun(
 
     again = second.xcom("refer")
     assert [o["status"] for o in again] == [
-        "existing", "existing", "rejected", "rejected", "rejected", "existing", "rejected"
+        "existing",
+        "existing",
+        "rejected",
+        "rejected",
+        "rejected",
+        "existing",
+        "rejected",
     ]
     assert {o["recordKey"]: o["caseId"] for o in again if o["caseId"]} == {k: o["caseId"] for k, o in created.items()}
     assert managed_case_count(sandbox_client) == before + 3
@@ -195,7 +207,9 @@ class FailsFirst:
                 messages.append(await receive())
             if self.left > 0 and self.marker in b"".join(m.get("body", b"") for m in messages):
                 self.left -= 1
-                await send({"type": "http.response.start", "status": 503, "headers": [(b"content-type", b"application/json")]})
+                await send(
+                    {"type": "http.response.start", "status": 503, "headers": [(b"content-type", b"application/json")]}
+                )
                 await send({"type": "http.response.body", "body": b'{"businessErrors": [{"type": "Unavailable"}]}'})
                 return
             pending = iter(messages)
@@ -219,10 +233,17 @@ class PushedXCom:
 
 
 def _point_default_connection(monkeypatch: pytest.MonkeyPatch, server: Any, key: str | None = None) -> None:
-    monkeypatch.setenv("AIRFLOW_CONN_DEBITURA_DEFAULT", json.dumps({
-        "conn_type": "debitura", "host": server.base_url, "password": key or server.api_key,
-        "extra": {"max_attempts": 2, "rate_limit_per_minute": 0},
-    }))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_DEBITURA_DEFAULT",
+        json.dumps(
+            {
+                "conn_type": "debitura",
+                "host": server.base_url,
+                "password": key or server.api_key,
+                "extra": {"max_attempts": 2, "rate_limit_per_minute": 0},
+            }
+        ),
+    )
 
 
 def test_records_that_could_not_be_sent_fail_the_try_retryably(
@@ -237,7 +258,11 @@ def test_records_that_could_not_be_sent_fail_the_try_retryably(
             operator.execute({"ti": ti})  # type: ignore[arg-type]
         assert not isinstance(failure.value, AirflowFailException)
         outcomes = ti.pushed["outcomes"]
-        assert [(o["status"], o["retryable"]) for o in outcomes] == [("created", False), ("failed", True), ("created", False)]
+        assert [(o["status"], o["retryable"]) for o in outcomes] == [
+            ("created", False),
+            ("failed", True),
+            ("created", False),
+        ]
         assert "503" in outcomes[1]["reason"]
 
         retried = operator.execute({"ti": PushedXCom()})  # type: ignore[arg-type]
@@ -248,7 +273,9 @@ def test_records_that_could_not_be_sent_fail_the_try_retryably(
             assert managed_case_count(client) == 3
 
 
-def test_a_refused_key_stops_the_batch_for_good(sandbox_factory: SandboxFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_refused_key_stops_the_batch_for_good(
+    sandbox_factory: SandboxFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     wrong_key = "not-this-one-8812"
     records = [_record(f"R{i}", "auth") for i in range(5)]
     with sandbox_factory() as server:

@@ -25,8 +25,14 @@ from tests.airflow_layer.cases import test_case
 from tests.fixtures.sandbox import SandboxFactory
 
 
-def trigger(case_ids: list[str], condition: str = "new_payment", *, seconds: float = 30, conn: str = "debitura_default",
-            **spec: Any) -> ManagedCaseTrigger:
+def trigger(
+    case_ids: list[str],
+    condition: str = "new_payment",
+    *,
+    seconds: float = 30,
+    conn: str = "debitura_default",
+    **spec: Any,
+) -> ManagedCaseTrigger:
     return ManagedCaseTrigger(
         case_ids=case_ids,
         watch=WatchSpec.build(condition, **spec).to_json(),
@@ -55,9 +61,7 @@ def test_serialize_round_trips_through_json() -> None:
     assert classpath == "debitura_provider.triggers.managed_cases.ManagedCaseTrigger"
 
 
-async def test_a_closed_paid_case_satisfies_remainder_at_most(
-    sandbox_client: DebituraClient, case_tag: str
-) -> None:
+async def test_a_closed_paid_case_satisfies_remainder_at_most(sandbox_client: DebituraClient, case_tag: str) -> None:
     case_id = test_case(sandbox_client, case_tag)
     waiting = asyncio.ensure_future(first_event(trigger([case_id], "remainder_at_most", remainder_at_most=0)))
     await asyncio.sleep(0.2)
@@ -79,8 +83,11 @@ async def test_a_payment_while_the_triggerer_restarts_is_still_seen(
     watch = CaseWatch([case_id], WatchSpec.build("new_payment"))
     assert run_sync(sandbox_client, poll(watch)) is None  # the sensor's look before deferring
     deferred = ManagedCaseTrigger(
-        case_ids=[case_id], watch=watch.spec.to_json(), state=watch.state.to_json(),
-        end_time=time.time() + 30, poll_interval=0.05,
+        case_ids=[case_id],
+        watch=watch.spec.to_json(),
+        state=watch.state.to_json(),
+        end_time=time.time() + 30,
+        poll_interval=0.05,
     )
     stored = json.dumps(deferred.serialize())  # what the triggerer keeps while it is down
 
@@ -94,21 +101,23 @@ async def test_a_payment_while_the_triggerer_restarts_is_still_seen(
     assert [p["id"] for p in event["payments"][case_id]] == [str(paid.payment_id)]
 
 
-async def test_the_deadline_ends_the_wait_with_a_timeout_event(
-    sandbox_client: DebituraClient, case_tag: str
-) -> None:
+async def test_the_deadline_ends_the_wait_with_a_timeout_event(sandbox_client: DebituraClient, case_tag: str) -> None:
     case_id = test_case(sandbox_client, case_tag)
     event = await first_event(trigger([case_id], "lifecycle_changed", seconds=0.3))
-    assert event == {"status": "timeout", "message": "Sensor timed out: 0 of 1 case(s) met lifecycle_changed (require all)"}
+    assert event == {
+        "status": "timeout",
+        "message": "Sensor timed out: 0 of 1 case(s) met lifecycle_changed (require all)",
+    }
 
 
 async def test_fatal_answers_end_the_trigger_without_leaking_the_key(
     sandbox_client: DebituraClient, case_tag: str, debitura_conn: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     wrong_key = "not-the-sandbox-key-5f2e"
-    monkeypatch.setenv("AIRFLOW_CONN_DEBITURA_WRONG", json.dumps(
-        {"conn_type": "debitura", "host": debitura_conn.base_url, "password": wrong_key}
-    ))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_DEBITURA_WRONG",
+        json.dumps({"conn_type": "debitura", "host": debitura_conn.base_url, "password": wrong_key}),
+    )
     case_id = test_case(sandbox_client, case_tag)
     missing = "00000000-0000-4000-8000-000000000000"
 
@@ -118,16 +127,28 @@ async def test_fatal_answers_end_the_trigger_without_leaking_the_key(
 
     assert unauthorized["status"] == "error" and "401" in unauthorized["message"]
     assert wrong_key not in unauthorized["message"]
-    assert not_found == {"status": "error", "message": f"1 watched case(s) not found among this partner's managed cases: {missing}"}
+    assert not_found == {
+        "status": "error",
+        "message": f"1 watched case(s) not found among this partner's managed cases: {missing}",
+    }
     assert no_connection["status"] == "error" and "debitura_nowhere" in no_connection["message"]
 
 
-async def test_an_outage_is_waited_out_not_reported(sandbox_factory: SandboxFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_an_outage_is_waited_out_not_reported(
+    sandbox_factory: SandboxFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with sandbox_factory() as server:
-        monkeypatch.setenv("AIRFLOW_CONN_DEBITURA_OUTAGE", json.dumps(
-            {"conn_type": "debitura", "host": server.base_url, "password": server.api_key,
-             "extra": {"max_attempts": 1, "rate_limit_per_minute": 0}}
-        ))
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_DEBITURA_OUTAGE",
+            json.dumps(
+                {
+                    "conn_type": "debitura",
+                    "host": server.base_url,
+                    "password": server.api_key,
+                    "extra": {"max_attempts": 1, "rate_limit_per_minute": 0},
+                }
+            ),
+        )
         with DebituraClient(server.api_key, server.base_url) as client:
             case_id = test_case(client, "outage")
     event = await first_event(trigger([case_id], conn="debitura_outage", seconds=1.0))

@@ -9,7 +9,7 @@ import sys
 import pytest
 import respx
 
-from debitura_provider.api import UNLIMITED
+from debitura_provider.api import UNLIMITED, ConfigurationError
 from debitura_provider.hooks.debitura import DEFAULT_PORTAL_URL, DebituraHook
 
 KEY = "hook-test-key-91d0"
@@ -31,8 +31,16 @@ def test_defaults_point_at_production(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_connection_fields_configure_the_client(monkeypatch: pytest.MonkeyPatch) -> None:
     _conn(
-        monkeypatch, "debitura_sandbox", host="http://127.0.0.1", port=8642,
-        extra={"timeout": "12", "max_attempts": 2, "rate_limit_per_minute": 0, "portal_url": "http://127.0.0.1:8642/portal/"},
+        monkeypatch,
+        "debitura_sandbox",
+        host="http://127.0.0.1",
+        port=8642,
+        extra={
+            "timeout": "12",
+            "max_attempts": 2,
+            "rate_limit_per_minute": 0,
+            "portal_url": "http://127.0.0.1:8642/portal/",
+        },
     )
     hook = DebituraHook("debitura_sandbox")
     settings = hook.settings
@@ -48,10 +56,29 @@ def test_host_without_scheme_uses_https(monkeypatch: pytest.MonkeyPatch) -> None
     assert DebituraHook().settings.base_url == "https://collectionpartner-api.debitura.com"
 
 
-def test_a_bad_extra_names_the_field(monkeypatch: pytest.MonkeyPatch) -> None:
-    _conn(monkeypatch, extra={"timeout": "soon"})
-    with pytest.raises(Exception, match="'timeout' must be a number"):
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"timeout": "soon"}, "connection field timeout: 'soon' is not a number"),
+        ({"max_attempts": "2.5"}, "connection field max_attempts: '2.5' is not an integer"),
+        ({"verify_tls": "maybe"}, "connection field verify_tls: 'maybe' is not a boolean"),
+        ({"rate_limit_per_minute": True}, "connection field rate_limit_per_minute: True is not an integer"),
+    ],
+)
+def test_a_bad_extra_is_a_configuration_error_naming_the_field(
+    monkeypatch: pytest.MonkeyPatch, extra: dict[str, object], message: str
+) -> None:
+    _conn(monkeypatch, extra=extra)
+    with pytest.raises(ConfigurationError, match=message):
         DebituraHook().settings  # noqa: B018 - reading it is the test
+
+
+@pytest.mark.parametrize(
+    ("text", "verify"), [("off", False), (" No ", False), ("0", False), ("YES", True), ("on", True)]
+)
+def test_verify_tls_reads_the_one_truth_table(monkeypatch: pytest.MonkeyPatch, text: str, verify: bool) -> None:
+    _conn(monkeypatch, extra={"verify_tls": text})
+    assert DebituraHook().settings.verify is verify
 
 
 @respx.mock
@@ -68,7 +95,9 @@ def test_test_connection_calls_me(monkeypatch: pytest.MonkeyPatch) -> None:
 @respx.mock
 def test_test_connection_reports_a_bad_key_without_showing_it(monkeypatch: pytest.MonkeyPatch) -> None:
     _conn(monkeypatch, extra={"rate_limit_per_minute": 0})
-    respx.get("https://collectionpartner-api.debitura.com/me").respond(401, json={"title": "Unauthorized", "status": 401})
+    respx.get("https://collectionpartner-api.debitura.com/me").respond(
+        401, json={"title": "Unauthorized", "status": 401}
+    )
     ok, message = DebituraHook().test_connection()
     assert not ok and "401" in message and KEY not in message
 
@@ -91,9 +120,12 @@ def test_provider_is_registered_with_airflow() -> None:
     ).stdout
     assert "airflow-provider-debitura" in out
     hooks = subprocess.run(
-        [sys.executable, "-m", "airflow", "providers", "hooks", "-o", "json"], capture_output=True, text=True, check=True
+        [sys.executable, "-m", "airflow", "providers", "hooks", "-o", "json"],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
-    assert any(h.get("connection_type") == "debitura" for h in json.loads(hooks[hooks.index("["):]))
+    assert any(h.get("connection_type") == "debitura" for h in json.loads(hooks[hooks.index("[") :]))
 
 
 def test_api_package_loads_no_airflow_module() -> None:

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from debitura_provider.cli.secret_store import SecretStoreError
-from debitura_provider.cli.webhooks import main
+from debitura_provider.receiver.cli import main
+from debitura_provider.receiver.secret_store import SecretStoreError
 from debitura_provider.sandbox import SandboxServer
 
 pytestmark = pytest.mark.airflow
@@ -126,7 +126,7 @@ def test_a_secret_that_cannot_be_stored_takes_the_subscription_back(
     def refuse(conn_id: str, secret: str) -> None:
         raise SecretStoreError(f"could not write connection {conn_id!r} (OperationalError)")
 
-    monkeypatch.setattr("debitura_provider.cli.webhooks.store_secret", refuse)
+    monkeypatch.setattr("debitura_provider.receiver.cli.store_secret", refuse)
     assert main(["create", "--url", URL, "--secret-conn-id", SECRET_CONN]) == 1
     assert "could not write connection" in capsys.readouterr().err
     assert subscriptions(cli) == []
@@ -137,8 +137,11 @@ def test_an_existing_connection_keeps_its_other_fields(cli: SandboxServer) -> No
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        session.add(Connection(conn_id=SECRET_CONN, conn_type="debitura", host="https://x.example",
-                               extra=json.dumps({"timeout": 12})))
+        session.add(
+            Connection(
+                conn_id=SECRET_CONN, conn_type="debitura", host="https://x.example", extra=json.dumps({"timeout": 12})
+            )
+        )
     assert main(["create", "--url", URL, "--secret-conn-id", SECRET_CONN]) == 0
     from airflow.models.connection import Connection as Stored
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from debitura_provider.api.personal_data import event_envelope
 from debitura_provider.api.webhooks import sign
 from tests.fixtures.webhooks import Receiver, new_secret, wait_for_asset_events
 
@@ -65,7 +66,8 @@ def test_a_valid_delivery_becomes_one_asset_event(receiver: Receiver) -> None:
     assert response.json()["eventId"] == json.loads(body)["id"]
     [(asset, extra)] = wait_for_asset_events(1)
     assert asset == "debitura_case_lifecycle"
-    assert extra == json.loads(body)
+    assert extra == event_envelope(json.loads(body))  # the allow-listed fields only
+    assert extra["data"]["closeCode"] == "Paid" and extra["data"]["caseId"] == json.loads(body)["data"]["caseId"]
 
 
 @pytest.mark.parametrize(
@@ -98,7 +100,10 @@ def test_a_signature_over_other_bytes_gets_401(receiver: Receiver) -> None:
         (b"{this is not json", "not JSON"),
         (b"\xff\xfe\x00", "not JSON"),
         (b"[]", "envelope"),
-        (json.dumps({"id": "not-a-uuid", "event": "payment.created", "timestamp": "2026-01-31T15:23:45Z"}).encode(), "id"),
+        (
+            json.dumps({"id": "not-a-uuid", "event": "payment.created", "timestamp": "2026-01-31T15:23:45Z"}).encode(),
+            "id",
+        ),
         (json.dumps({"id": str(uuid.uuid4()), "event": "payment.created"}).encode(), "timestamp"),
     ],
 )
@@ -184,7 +189,9 @@ def test_a_slow_database_answers_503_within_the_deadline(airflow_db: None, monke
     from tests.fixtures.webhooks import serve, stop
 
     secret = new_secret()
-    monkeypatch.setenv("AIRFLOW_CONN_SLOW_RECEIVER", json.dumps({"conn_type": "debitura", "extra": {"webhook_secret": secret}}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SLOW_RECEIVER", json.dumps({"conn_type": "debitura", "extra": {"webhook_secret": secret}})
+    )
     release = threading.Event()
     monkeypatch.setattr("debitura_provider.receiver.inbox.enqueue", lambda *args: release.wait(30))
     server, thread, base = serve(create_app(ReceiverSettings(conn_id="slow_receiver", enqueue_timeout=0.2)))

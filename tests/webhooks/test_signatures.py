@@ -53,7 +53,12 @@ def test_known_vectors(secret: str, timestamp: int, body: bytes, expected: str) 
 
 @pytest.mark.parametrize(
     "body",
-    [b"{}", "{\"message\":\"Zahlung eingegangen \u2013 \u00e6\u00f8\u00e5\"}".encode(), b" \n\t[1, 2]\r\n", bytes(range(256))],
+    [
+        b"{}",
+        '{"message":"Zahlung eingegangen \u2013 \u00e6\u00f8\u00e5"}'.encode(),
+        b" \n\t[1, 2]\r\n",
+        bytes(range(256)),
+    ],
 )
 def test_signature_matches_independent_computation(body: bytes) -> None:
     secret = base64.b64encode(uuid.uuid4().bytes + uuid.uuid4().bytes).decode()
@@ -76,7 +81,11 @@ def test_independent_signature_is_accepted_with_extra_header_parts() -> None:
         (f"t={VECTOR_T}", VECTOR_T, "needs"),
         ("t=soon,v1=00", VECTOR_T, "needs"),
         (f"t={VECTOR_T},v1={'0' * 64}", VECTOR_T, "does not match"),
-        (f"t={VECTOR_T},v1=F6F7688622C031ECB0F643A9D3A4C0B72DDE8849958F84C331C349F719E074BF", VECTOR_T, "does not match"),
+        (
+            f"t={VECTOR_T},v1=F6F7688622C031ECB0F643A9D3A4C0B72DDE8849958F84C331C349F719E074BF",
+            VECTOR_T,
+            "does not match",
+        ),
         (f"t={VECTOR_T},v1={KNOWN_VECTORS[0][3]}", VECTOR_T + 301, "old"),
         (f"t={VECTOR_T},v1={KNOWN_VECTORS[0][3]}", VECTOR_T - 30, "future"),
     ],
@@ -135,9 +144,15 @@ def test_typed_data_per_event() -> None:
     data = payment.typed_data()
     assert isinstance(data, PaymentData)
     assert (data.case_id, data.payment_id, data.amount, data.currency, data.remainder) == (
-        case_id, "p-1", 125.5, "EUR", 0.0,
+        case_id,
+        "p-1",
+        125.5,
+        "EUR",
+        0.0,
     )
-    updated = parse_event(envelope("case.updated", {"caseId": case_id, "oldLifecycle": "Active", "newLifecycle": "Paused"}))
+    updated = parse_event(
+        envelope("case.updated", {"caseId": case_id, "oldLifecycle": "Active", "newLifecycle": "Paused"})
+    )
     assert updated.typed_data() == CaseUpdatedData(case_id=case_id, old_lifecycle="Active", new_lifecycle="Paused")
     closed = parse_event(envelope("case.closed", {"caseId": case_id, "closeCode": "Paid"})).typed_data()
     assert isinstance(closed, CaseClosedData)

@@ -98,8 +98,13 @@ class ActsAfterFirstLook(ManagedCaseSensor):
 
 def _dag(dag_id: str, **kwargs: Any) -> Any:
     return dag(
-        dag_id=dag_id, schedule=None, start_date=START, catchup=False, render_template_as_native_obj=True,
-        tags=["debitura-tests"], **kwargs,
+        dag_id=dag_id,
+        schedule=None,
+        start_date=START,
+        catchup=False,
+        render_template_as_native_obj=True,
+        tags=["debitura-tests"],
+        **kwargs,
     )
 
 
@@ -107,8 +112,13 @@ def _dag(dag_id: str, **kwargs: Any) -> Any:
 def create_case() -> None:
     @task
     def debtor() -> dict[str, Any]:
-        return {"type": "Company", "name": "Harbor Imports LLC", "contactPerson": "Jane Doe",
-                "countryAlpha2": "US", "stateAlpha2": "CA"}
+        return {
+            "type": "Company",
+            "name": "Harbor Imports LLC",
+            "contactPerson": "Jane Doe",
+            "countryAlpha2": "US",
+            "stateAlpha2": "CA",
+        }
 
     created = DiesAfterCreating(
         task_id="create",
@@ -189,8 +199,14 @@ def _watch(dag_id: str, **sensor: Any) -> None:
 _watch("test_watch_poke", condition="new_payment", mode="poke", poke_interval=0.1, timeout=60)
 _watch("test_watch_reschedule", condition="lifecycle_changed", mode="reschedule", poke_interval=0.1, timeout=60)
 _watch("test_watch_deferrable", condition="new_payment", deferrable=True, poke_interval=0.1, timeout=60)
-_watch("test_watch_deferrable_timeout", condition="lifecycle_in", lifecycles=["Closed"], deferrable=True,
-       poke_interval=0.1, timeout=2)
+_watch(
+    "test_watch_deferrable_timeout",
+    condition="lifecycle_in",
+    lifecycles=["Closed"],
+    deferrable=True,
+    poke_interval=0.1,
+    timeout=2,
+)
 
 create_case()
 create_case_invalid()

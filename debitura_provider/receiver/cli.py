@@ -23,8 +23,8 @@ from collections.abc import Callable, Sequence
 from debitura_provider.api import DebituraError
 from debitura_provider.api.models import WebhookEventType, WebhookSubscription
 from debitura_provider.assets import EVENT_ASSETS
-from debitura_provider.cli.secret_store import SecretStoreError, check_writable, store_secret
 from debitura_provider.hooks.debitura import DebituraHook
+from debitura_provider.receiver.secret_store import SecretStoreError, check_writable, store_secret
 
 DEFAULT_EVENTS = tuple(EVENT_ASSETS)
 """The events the receiver records as Asset events."""
@@ -124,18 +124,33 @@ def build_parser() -> argparse.ArgumentParser:
         return sub
 
     def events(sub: argparse.ArgumentParser, default: str) -> None:
-        sub.add_argument("--event", dest="events", action="append", choices=[e.value for e in WebhookEventType],
-                         help=f"event to deliver (repeat for several; default: {default})")
+        sub.add_argument(
+            "--event",
+            dest="events",
+            action="append",
+            choices=[e.value for e in WebhookEventType],
+            help=f"event to deliver (repeat for several; default: {default})",
+        )
 
     def secret_conn(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument("--secret-conn-id", help="connection whose webhook_secret receives the secret "
-                         "(default: --conn-id; the receiver reads [debitura] webhook_conn_id)")
+        sub.add_argument(
+            "--secret-conn-id",
+            help="connection whose webhook_secret receives the secret "
+            "(default: --conn-id; the receiver reads [debitura] webhook_conn_id)",
+        )
 
     create = command("create", _create, "subscribe a URL; the secret goes into a connection")
-    create.add_argument("--url", required=True, help="the receiver's public https URL, e.g. https://airflow.example.com/debitura/webhooks")
+    create.add_argument(
+        "--url",
+        required=True,
+        help="the receiver's public https URL, e.g. https://airflow.example.com/debitura/webhooks",
+    )
     create.add_argument("--test-mode", action="store_true", help="receive events of test cases only")
-    create.add_argument("--rekey-if-exists", action="store_true",
-                        help="if the URL is already subscribed, re-key that subscription instead (for scripts)")
+    create.add_argument(
+        "--rekey-if-exists",
+        action="store_true",
+        help="if the URL is already subscribed, re-key that subscription instead (for scripts)",
+    )
     events(create, ", ".join(DEFAULT_EVENTS))
     secret_conn(create)
 
@@ -162,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # Like Airflow's own server components: look connections up in the metadata DB too, not only in env vars.
     os.environ.setdefault("_AIRFLOW_PROCESS_CONTEXT", "server")
-    from airflow.sdk.exceptions import AirflowNotFoundException
+    from debitura_provider.compat import AirflowNotFoundException
 
     try:
         return int(args.func(DebituraHook(args.conn_id), args))

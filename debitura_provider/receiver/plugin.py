@@ -1,5 +1,8 @@
 """Mounts the Debitura webhook receiver in Airflow's API server.
 
+Airflow finds the plugin through the ``airflow.plugins`` entry point ``debitura_webhooks`` (in
+``pyproject.toml``), not through provider info.
+
 The path is ``[debitura] webhook_path`` (env ``AIRFLOW__DEBITURA__WEBHOOK_PATH``), default
 ``/debitura/webhooks``; Debitura may post to it with or without a trailing slash.
 """
@@ -8,9 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow.configuration import conf
-from airflow.plugins_manager import AirflowPlugin
-
+from debitura_provider.compat import AirflowPlugin, conf
 from debitura_provider.receiver.app import create_app
 
 DEFAULT_PATH = "/debitura/webhooks"

@@ -22,9 +22,10 @@ class SecretStoreError(Exception):
 def check_writable(conn_id: str) -> None:
     """Refuse a connection that lives outside the metadata DB (or is shadowed by an env variable)."""
     from airflow.models.connection import Connection
-    from airflow.sdk.exceptions import AirflowNotFoundException
     from airflow.utils.session import create_session
     from sqlalchemy import select
+
+    from debitura_provider.compat import AirflowNotFoundException
 
     if os.environ.get(f"AIRFLOW_CONN_{conn_id.upper()}"):
         raise SecretStoreError(_elsewhere(conn_id, "an AIRFLOW_CONN_ environment variable"))
@@ -32,8 +33,9 @@ def check_writable(conn_id: str) -> None:
         with create_session() as session:
             in_db = session.scalar(select(Connection.id).where(Connection.conn_id == conn_id)) is not None
     except SQLAlchemyError as exc:
-        raise SecretStoreError(f"cannot read the Airflow metadata database ({type(exc).__name__}); "
-                               "run this where the airflow CLI runs") from None
+        raise SecretStoreError(
+            f"cannot read the Airflow metadata database ({type(exc).__name__}); run this where the airflow CLI runs"
+        ) from None
     if in_db:
         return
     try:

@@ -1,1 +1,0 @@
-"""Command-line tools that run next to the ``airflow`` CLI (they need the metadata database)."""

@@ -1,0 +1,118 @@
+"""The one place that knows Airflow versions: every Airflow name the provider uses, and its feature gates.
+
+Supported: apache-airflow 3.0.6 to 3.3.x (docs/compatibility.md says what differs). Names that moved
+between 3.0 and 3.3 come from ``apache-airflow-providers-common-compat``'s ``sdk`` module, which tries
+the newest location first (``BaseHook``: ``airflow.sdk`` from 3.1, ``airflow.hooks.base`` before;
+the ``airflow.sdk.exceptions`` classes and ``airflow.sdk.conf`` from 3.2, ``airflow.exceptions`` and
+``airflow.configuration`` before). Nothing else in the package compares versions or tries imports:
+it imports from here and asks the ``AIRFLOW_V_*`` flags or :func:`feature_unavailable`.
+
+The async connection lookup is written here rather than taken from common-compat: the safe
+``get_async_connection`` (a worker thread before Airflow 3.3.2) is in common-compat 1.21.0 and
+later, which need Python 3.11, so on Python 3.10 pip resolves 1.20.0, whose lookup awaits
+``BaseHook.aget_connection`` and can raise ``DeadlockImminentError`` in the triggerer.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from airflow import __version__ as AIRFLOW_VERSION
+from airflow.providers.common.compat.sdk import (
+    AirflowException,
+    AirflowFailException,
+    AirflowNotFoundException,
+    AirflowPlugin,
+    AirflowSensorTimeout,
+    AirflowSkipException,
+    Asset,
+    BaseHook,
+    BaseOperator,
+    BaseOperatorLink,
+    BaseSensorOperator,
+    Connection,
+    Context,
+    ObjectStoragePath,
+    PokeReturnValue,
+    TaskDeferred,
+    XCom,
+    conf,
+)
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+from packaging.version import Version
+
+log = logging.getLogger(__name__)
+
+_BASE = Version(Version(AIRFLOW_VERSION).base_version)
+
+AIRFLOW_V_3_1_PLUS = Version("3.1.0") <= _BASE
+"""Plugin ``external_views``/``react_apps`` (UI views), HITL operators, ``BaseHook.aget_connection``."""
+AIRFLOW_V_3_2_PLUS = Version("3.2.0") <= _BASE
+"""Declarative ``conn-fields``/``ui-field-behaviour`` in provider info are read (hook methods are not)."""
+AIRFLOW_V_3_3_PLUS = Version("3.3.0") <= _BASE
+"""``task_state_store`` in the task context; ``start_from_trigger`` works (3.0-3.2: broken or disabled)."""
+ASYNC_SECRET_MASKING = hasattr(Connection, "aextra_dejson")
+"""3.3.2+: a connection and its extra can be read on an event loop without a synchronous supervisor call."""
+
+_reported: set[str] = set()
+
+
+def feature_unavailable(feature: str, needs: str, why: str) -> None:
+    """Log once per process that ``feature`` is off on this Airflow (it ``needs`` a newer one, because ``why``)."""
+    if feature not in _reported:
+        _reported.add(feature)
+        log.info("%s is unavailable on Airflow %s: it needs Airflow %s (%s).", feature, AIRFLOW_VERSION, needs, why)
+
+
+async def aget_connection_extra(conn_id: str) -> tuple[Connection, dict[str, Any]]:
+    """A connection and its extra, read without blocking the event loop and without ``DeadlockImminentError``.
+
+    From 3.3.2 both are awaited (secrets are masked asynchronously). Before, the whole synchronous
+    lookup, ``extra_dejson`` included (it masks secrets too), runs in a worker thread through
+    asgiref, whose thread hands the supervisor call back to the loop safely; this is what
+    common-compat's ``get_async_connection`` does there.
+    """
+    if ASYNC_SECRET_MASKING:
+        conn = await BaseHook.aget_connection(conn_id)
+        extra: dict[str, Any] = await conn.aextra_dejson()
+        return conn, extra
+
+    from asgiref.sync import sync_to_async
+
+    def read() -> tuple[Connection, dict[str, Any]]:
+        found = BaseHook.get_connection(conn_id)
+        return found, found.extra_dejson
+
+    return await sync_to_async(read)()
+
+
+__all__ = [
+    "AIRFLOW_VERSION",
+    "AIRFLOW_V_3_1_PLUS",
+    "AIRFLOW_V_3_2_PLUS",
+    "AIRFLOW_V_3_3_PLUS",
+    "ASYNC_SECRET_MASKING",
+    "AirflowException",
+    "AirflowFailException",
+    "AirflowNotFoundException",
+    "AirflowPlugin",
+    "AirflowSensorTimeout",
+    "AirflowSkipException",
+    "Asset",
+    "BaseHook",
+    "BaseOperator",
+    "BaseOperatorLink",
+    "BaseSensorOperator",
+    "BaseTrigger",
+    "Connection",
+    "Context",
+    "ObjectStoragePath",
+    "PokeReturnValue",
+    "TaskDeferred",
+    "TriggerEvent",
+    "XCom",
+    "aget_connection_extra",
+    "conf",
+    "feature_unavailable",
+]

@@ -1,0 +1,183 @@
+"""Referring a whole CRM extract in one task: every record gets an outcome, a retry resends only failures."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from debitura_provider.api.referral import Status, refer
+from debitura_provider.coercion import as_bool
+from debitura_provider.compat import AirflowException, AirflowFailException
+from debitura_provider.hooks.debitura import DebituraHook
+from debitura_provider.operators._base import DebituraBaseOperator
+
+if TYPE_CHECKING:
+    from debitura_provider.compat import Context
+
+OUTCOMES_XCOM_KEY = "outcomes"
+"""The XCom key of the outcomes when some records failed (the task fails, so there is no return value)."""
+
+
+class ReferInvoicesOperator(DebituraBaseOperator):
+    """Refer a whole CRM extract in one task, with bounded concurrency inside the key's rate budget.
+
+    Every record is validated first; invalid ones and in-batch duplicates are ``rejected`` with
+    field-level reasons and never sent. The rest are created concurrently (``max_concurrency``
+    requests in flight). One record never fails the batch: each gets an outcome, in input order::
+
+        {"recordKey", "status": "created" | "existing" | "rejected" | "failed", "caseId", "reference",
+         "lifecycle", "remainder", "currency", "reason", "fieldErrors", "retryable"}
+
+    ``existing`` means Debitura returned a case created before this request: the same invoice was
+    referred by an earlier run (the body-derived ``Idempotency-Key`` replays it).
+
+    When records end ``failed`` (outages that outlived the client's retries), the outcomes are
+    pushed to XCom under ``outcomes`` and the task fails: retryable if any failure is. A retry sends
+    only the records that failed; the others keep the outcome an earlier try gave them (kept in the
+    task instance's ``task_state_store``). Resending everything would be safe (created cases come
+    back with the same ids) but, under a flaky network, would put every record at risk again on
+    every try, and a large batch would never come through whole. On success the outcomes are the
+    return value.
+
+    :param records: the extract (templated; an XComArg works).
+    :param record_key: the field holding each record's own key; removed before sending.
+    :param max_concurrency: create requests in flight at once (1 or more); the connection's rate
+        budget still applies.
+    :param debitura_conn_id: the ``debitura`` connection.
+    :param is_test: when set, overrides ``isTest`` on every record (a bool or true/false text).
+    :param tag: when set, overrides ``tag`` on every record (templated; e.g. to clean test cases up by tag).
+    """
+
+    template_fields: Sequence[str] = ("records", "tag")
+    template_fields_renderers = {"records": "json"}
+
+    SETTLED_KEY = "debitura_referral_settled"
+
+    def __init__(
+        self,
+        *,
+        records: list[dict[str, Any]],
+        record_key: str = "record_id",
+        max_concurrency: int = 8,
+        debitura_conn_id: str = DebituraHook.default_conn_name,
+        is_test: bool | None = None,
+        tag: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(debitura_conn_id=debitura_conn_id, **kwargs)
+        if max_concurrency < 1:
+            raise ValueError("max_concurrency must be 1 or more")
+        self.records = records
+        self.record_key = record_key
+        self.max_concurrency = max_concurrency
+        self.is_test = is_test
+        self.tag = tag
+
+    def execute(self, context: Context) -> list[dict[str, Any]]:
+        try:
+            return self._execute(context)
+        finally:
+            self.close_hook()
+
+    def _execute(self, context: Context) -> list[dict[str, Any]]:
+        records = self.records
+        if not isinstance(records, Sequence) or isinstance(records, str | bytes):
+            raise AirflowFailException(f"records must be a list of mappings, got {type(records).__name__}")
+        overrides: dict[str, Any] = {}
+        if self.is_test is not None:
+            overrides["isTest"] = self.coerce(as_bool, self.is_test, "is_test")
+        if self.tag:
+            overrides["tag"] = self.tag
+        hook = self.hook
+        self.call("Reading the Debitura connection", lambda: hook.settings)
+        store = context.get("task_state_store")
+        fingerprints = [self._fingerprint(record) for record in records]
+        settled = _read_settled(store, self.SETTLED_KEY, fingerprints)
+        pending = [i for i in range(len(records)) if i not in settled]
+        if settled:
+            self.log.info(
+                "An earlier try settled %d of %d record(s); sending the other %d",
+                len(settled),
+                len(records),
+                len(pending),
+            )
+        outcomes: list[dict[str, Any]] = [settled.get(i, {}) for i in range(len(records))]
+        if pending:
+            fresh = asyncio.run(self._refer(hook, [records[i] for i in pending], overrides))
+            for index, outcome in zip(pending, fresh, strict=True):
+                outcomes[index] = outcome.to_json()
+        counts = Counter(o["status"] for o in outcomes)
+        self.log.info(
+            "Referred %d record(s): %s",
+            len(outcomes),
+            ", ".join(f"{counts.get(s.value, 0)} {s.value}" for s in Status),
+        )
+        for outcome in outcomes:
+            if outcome["status"] in (Status.REJECTED.value, Status.FAILED.value):
+                self.log.warning("Record %s %s: %s", outcome["recordKey"], outcome["status"], outcome["reason"])
+        failed = [o for o in outcomes if o["status"] == Status.FAILED.value]
+        if failed:
+            if store is not None:
+                done = {i: (fingerprints[i], o) for i, o in enumerate(outcomes) if o["status"] != Status.FAILED.value}
+                _write_settled(store, self.SETTLED_KEY, done)
+            context["ti"].xcom_push(key=OUTCOMES_XCOM_KEY, value=outcomes)
+            retryable = any(o["retryable"] for o in failed)
+            message = (
+                f"{len(failed)} of {len(outcomes)} record(s) could not be referred "
+                f"({'retry the task: created cases replay idempotently' if retryable else 'not retryable'}); "
+                f"outcomes are in XCom '{OUTCOMES_XCOM_KEY}'. First: {failed[0]['reason']}"
+            )
+            raise AirflowException(message) if retryable else AirflowFailException(message)
+        if settled:
+            _forget_settled(store, self.SETTLED_KEY)
+        return outcomes
+
+    def _fingerprint(self, record: Any) -> str:
+        """Identifies a record as this task sends it, so a retry reuses an outcome only for the same record."""
+        sent = [record, self.record_key, self.is_test, self.tag]
+        return hashlib.sha256(json.dumps(sent, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+    async def _refer(self, hook: DebituraHook, records: Sequence[Any], overrides: dict[str, Any]) -> list[Any]:
+        async with await hook.get_async_client() as client:
+            return await refer(
+                client,
+                records,
+                record_key=self.record_key,
+                max_concurrency=self.max_concurrency,
+                overrides=overrides,
+            )
+
+
+SETTLED_PER_ENTRY = 200
+"""Outcomes per ``task_state_store`` entry: each entry stays under the 64 KB Airflow advises per value."""
+
+
+def _read_settled(store: Any, key: str, fingerprints: Sequence[str]) -> dict[int, dict[str, Any]]:
+    """Outcomes an earlier try of this task instance settled, by position, for records still the same."""
+    count = store.get(key) if store is not None else None
+    settled: dict[int, dict[str, Any]] = {}
+    for n in range(count if isinstance(count, int) else 0):
+        for index, (fingerprint, outcome) in (store.get(f"{key}.{n}") or {}).items():
+            position = int(index)
+            if position < len(fingerprints) and fingerprints[position] == fingerprint:
+                settled[position] = outcome
+    return settled
+
+
+def _write_settled(store: Any, key: str, settled: Mapping[int, tuple[str, dict[str, Any]]]) -> None:
+    items = sorted(settled.items())
+    chunks = [items[start : start + SETTLED_PER_ENTRY] for start in range(0, len(items), SETTLED_PER_ENTRY)]
+    for n, chunk in enumerate(chunks):
+        store.set(f"{key}.{n}", {str(index): [fingerprint, outcome] for index, (fingerprint, outcome) in chunk})
+    store.set(key, len(chunks))  # last: a try that dies while writing leaves the earlier, smaller set readable
+
+
+def _forget_settled(store: Any, key: str) -> None:
+    count = store.get(key)
+    store.delete(key)
+    for n in range(count if isinstance(count, int) else 0):
+        store.delete(f"{key}.{n}")

@@ -1,1 +1,0 @@
-"""Airflow plugins shipped with the provider (registered through provider info ``plugins``)."""
