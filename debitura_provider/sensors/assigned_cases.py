@@ -74,19 +74,16 @@ class AssignedCasesSensor(DebituraHookMixin, BaseSensorOperator):
 
     def poke(self, context: Context) -> PokeReturnValue:
         try:
-            excluded = (
-                set()
-                if not self.exclude_case_ids
-                else {i.lower() for i in as_id_list(self.exclude_case_ids, "exclude_case_ids")}
-            )
+            excluded = set() if not self.exclude_case_ids else {
+                i.lower() for i in as_id_list(self.exclude_case_ids, "exclude_case_ids")
+            }
             wanted = as_int(self.min_cases, "min_cases")
             with_tests = as_bool(self.include_test_cases, "include_test_cases")
         except DebituraError as exc:
             raise AirflowFailException(str(exc)) from None
         try:
             found = [
-                case
-                for case in self.hook.get_client().iter_cases(
+                case for case in self.hook.get_client().iter_cases(
                     statuses=self.statuses, sort="DateCreated:asc", include_test_cases=with_tests
                 )
                 if str(case.id) not in excluded
