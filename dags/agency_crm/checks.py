@@ -3,6 +3,10 @@
 The check is the provider's own (:func:`debitura_provider.api.referral.prepare`, the bulk
 operator's first step), so a record that passes is one Debitura's documented rules accept, and
 the reasons are the field-level messages the API would give.
+
+What passed is kept in the CRM (``checked_records``: run, record key, batch; no record data), and
+the bulk operator reads those records from the CRM itself with :data:`CHECKED_RECORDS_SQL`: the
+records never travel through XCom or the operator's rendered fields.
 """
 
 from __future__ import annotations
@@ -10,10 +14,31 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import Connection, text
+
 from agency_crm.extract import RECORD_KEY
 from agency_crm.ledger import WHOLE_RECORD
 from debitura_provider.api.errors import FieldErrors
 from debitura_provider.api.referral import prepare
+
+CHECKED_TABLE = """CREATE TABLE IF NOT EXISTS checked_records (
+    run_id VARCHAR(250) NOT NULL,
+    record_key VARCHAR(64) NOT NULL,
+    batch_id VARCHAR(250) NOT NULL,
+    PRIMARY KEY (run_id, record_key)
+)"""
+"""Which extracted record each referral run sends (keys only: the record stays in ``extract_rows``)."""
+
+# --8<-- [start:checked_records_sql]
+CHECKED_RECORDS_SQL = """
+SELECT r.record_key AS record_id, r.payload
+FROM checked_records c
+JOIN extract_rows r ON r.batch_id = c.batch_id AND r.record_key = c.record_key
+WHERE c.run_id = :run_id
+ORDER BY r.record_key
+"""
+"""The records a run refers, for ``ReferInvoicesOperator(records_sql=..., records_json_column="payload")``."""
+# --8<-- [end:checked_records_sql]
 
 
 @dataclass
@@ -23,6 +48,10 @@ class CheckedBatch:
     valid: list[dict[str, Any]] = field(default_factory=list)
     invalid: dict[str, FieldErrors] = field(default_factory=dict)
     batch_of: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def valid_keys(self) -> list[str]:
+        return [record[RECORD_KEY] for record in self.valid]
 
 
 def check_records(loaded: list[tuple[str, str, Any]]) -> CheckedBatch:
@@ -41,3 +70,14 @@ def check_records(loaded: list[tuple[str, str, Any]]) -> CheckedBatch:
         },
         batch_of={key: batch_id for key, (batch_id, _) in latest.items()},
     )
+
+
+def save_checked(connection: Connection, run_id: str, checked: CheckedBatch) -> None:
+    """Keep which records ``run_id`` sends, replacing an earlier try of the same run."""
+    connection.execute(text(CHECKED_TABLE))
+    connection.execute(text("DELETE FROM checked_records WHERE run_id = :run_id"), {"run_id": run_id})
+    if checked.valid:
+        connection.execute(
+            text("INSERT INTO checked_records (run_id, record_key, batch_id) VALUES (:run_id, :key, :batch_id)"),
+            [{"run_id": run_id, "key": key, "batch_id": checked.batch_of[key]} for key in checked.valid_keys],
+        )
