@@ -423,8 +423,11 @@ def normalize_event(extra: Mapping[str, Any]) -> dict[str, Any]:
     """An asset event's ``extra`` from either source as ``{"id", "type", "createdAt", "data"}``.
 
     The scan records that form; a webhook delivery recorded as delivered carries ``event`` and
-    ``timestamp`` instead. Consumers read both through this one function.
+    ``timestamp`` instead, and Airflow wraps a trigger's payload as ``{"from_trigger", "payload"}``.
+    Consumers read all three through this one function.
     """
+    if extra.get("from_trigger") and isinstance(extra.get("payload"), Mapping):
+        extra = extra["payload"]
     return {
         "id": str(extra.get("id", "")),
         "type": str(extra.get("type") or extra.get("event") or ""),
