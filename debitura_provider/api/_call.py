@@ -6,6 +6,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
@@ -64,7 +65,7 @@ def derive_idempotency_key(path: str, body: Any) -> str:
 
     So a retry, a task retry, or a re-run of the same extract cannot create a second case.
     """
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    canonical = _encode(body, canonical=True)
     digest = hashlib.sha256(f"{path}\n{canonical}".encode()).hexdigest()
     return f"airflow-debitura-{digest}"
 
@@ -75,18 +76,61 @@ def check_idempotency_key(key: str) -> str:
     return key
 
 
+def encode_json(body: Any) -> bytes:
+    """A request body as JSON, amounts (``Decimal``) written as exact numbers (``12.50``).
+
+    ``json.dumps`` cannot write a Decimal as a number, and a float would round it. Separators and
+    escaping are those httpx uses for ``json=``.
+    """
+    return _encode(body, canonical=False).encode()
+
+
+def _encode(value: Any, *, canonical: bool) -> str:
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError(f"{value} is not a JSON number")
+        if not canonical:
+            return format(value, "f")
+        # As Python wrote the float this amount was before amounts became Decimal (12.5, 100.0;
+        # the same for any amount below 10**16), so a body derives the Idempotency-Key it always did.
+        text = format(value.normalize(), "f")
+        return text if "." in text else f"{text}.0"
+    if isinstance(value, Mapping):
+        items = sorted(value.items()) if canonical else list(value.items())
+        pairs = (f"{json.dumps(str(k), ensure_ascii=False)}:{_encode(v, canonical=canonical)}" for k, v in items)
+        return "{" + ",".join(pairs) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(_encode(item, canonical=canonical) for item in value) + "]"
+    return json.dumps(value, ensure_ascii=False, allow_nan=False)
+
+
+def _exact_json(content: bytes) -> Any:
+    # pydantic reads a JSON number as a float before it becomes a Decimal (pydantic-core #1688),
+    # so the body is decoded here with every non-integer number kept as its exact Decimal text.
+    return json.loads(content, parse_float=Decimal)
+
+
+def _parser(adapter: TypeAdapter[T]) -> Callable[[httpx.Response], T]:
+    def parse(response: httpx.Response) -> T:
+        try:
+            data = _exact_json(response.content)
+        except ValueError:  # not JSON: let pydantic say so, as it always has
+            return adapter.validate_json(response.content)
+        return adapter.validate_python(data)
+
+    return parse
+
+
 def one(model: type[M]) -> Callable[[httpx.Response], M]:
-    return lambda response: model.model_validate_json(response.content)
+    return _parser(TypeAdapter(model))
 
 
 def many(model: type[M]) -> Callable[[httpx.Response], list[M]]:
-    adapter = TypeAdapter(list[model])  # type: ignore[valid-type]
-    return lambda response: adapter.validate_json(response.content)
+    return _parser(TypeAdapter(list[model]))  # type: ignore[valid-type]
 
 
 def keyed(model: type[M]) -> Callable[[httpx.Response], dict[str, M]]:
-    adapter = TypeAdapter(dict[str, model])  # type: ignore[valid-type]
-    return lambda response: adapter.validate_json(response.content)
+    return _parser(TypeAdapter(dict[str, model]))  # type: ignore[valid-type]
 
 
 def nothing(_: httpx.Response) -> None:

@@ -24,7 +24,7 @@ from typing_extensions import Unpack
 
 from debitura_provider import __version__
 from debitura_provider.api import endpoints
-from debitura_provider.api._call import Call, uuid_arg
+from debitura_provider.api._call import Call, encode_json, uuid_arg
 from debitura_provider.api.endpoints import MAX_PAGE_SIZE, CaseFilters, CaseId
 from debitura_provider.api.errors import (
     ApiError,
@@ -135,13 +135,18 @@ class _ClientCore:
         """What ``httpx``'s ``request`` takes besides method and path.
 
         ``params`` is None rather than empty: given any params, even none, httpx parses the URL again.
+        A JSON body is encoded here (:func:`~debitura_provider.api._call.encode_json`), not by httpx,
+        so that amounts go out as exact numbers.
         """
+        headers = {"Idempotency-Key": call.idempotency_key} if call.idempotency_key else {}
+        if call.json is not None:
+            headers["Content-Type"] = "application/json"
         return {
             "params": call.params or None,
-            "json": call.json,
+            "content": encode_json(call.json) if call.json is not None else None,
             "files": call.files,
             "data": call.data,
-            "headers": {"Idempotency-Key": call.idempotency_key} if call.idempotency_key else {},
+            "headers": headers,
         }
 
     def _finish(self, call: Call[T], response: httpx.Response) -> T:
@@ -191,7 +196,12 @@ class _ClientCore:
                 return
             log.warning(
                 "Retrying %s %s in %.1fs (attempt %d of %d) after: %s",
-                call.method, call.path, delay, failures + 1, policy.attempts, exc,
+                call.method,
+                call.path,
+                delay,
+                failures + 1,
+                policy.attempts,
+                exc,
             )
 
         return {
@@ -321,8 +331,13 @@ class DebituraClient(_ClientCore, _Operations):
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         super().__init__(
-            base_url, api_key, timeout=timeout, retry=retry or RetryPolicy(),
-            rate_limits=rate_limits, verify=verify, user_agent=user_agent,
+            base_url,
+            api_key,
+            timeout=timeout,
+            retry=retry or RetryPolicy(),
+            rate_limits=rate_limits,
+            verify=verify,
+            user_agent=user_agent,
         )
         self._http = httpx.Client(transport=transport, **self._client_kwargs)
 
@@ -407,8 +422,13 @@ class AsyncDebituraClient(_ClientCore, _Operations):
         max_connections: int = 100,
     ) -> None:
         super().__init__(
-            base_url, api_key, timeout=timeout, retry=retry or RetryPolicy(),
-            rate_limits=rate_limits, verify=verify, user_agent=user_agent,
+            base_url,
+            api_key,
+            timeout=timeout,
+            retry=retry or RetryPolicy(),
+            rate_limits=rate_limits,
+            verify=verify,
+            user_agent=user_agent,
         )
         limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
         self._http = httpx.AsyncClient(transport=transport, limits=limits, **self._client_kwargs)

@@ -33,7 +33,18 @@ from debitura_provider.api.errors import RequestValidationError
 MAX_PAGE_SIZE = 100
 MAX_FILE_BYTES = 25 * 1024 * 1024
 ALLOWED_FILE_EXTENSIONS = (
-    ".pdf", ".doc", ".docx", ".xls", ".xlsx", ".jpg", ".jpeg", ".png", ".txt", ".zip", ".csv", ".eml",
+    ".pdf",
+    ".doc",
+    ".docx",
+    ".xls",
+    ".xlsx",
+    ".jpg",
+    ".jpeg",
+    ".png",
+    ".txt",
+    ".zip",
+    ".csv",
+    ".eml",
 )
 
 CaseId = UUID | str
@@ -90,7 +101,7 @@ def create_managed_case(
 ) -> Call[m.Case]:
     """Refer one invoice. Always sends an ``Idempotency-Key``, derived from the body unless given,
     so retrying (by the client or by Airflow) returns the first case instead of creating another."""
-    body = parse_model(m.CreateManagedCaseRequest, request, "managed case").to_wire()
+    body = parse_model(m.CreateManagedCaseRequest, request, "managed case").to_body()
     return _idempotent_post("/managed-cases", body, idempotency_key, one(m.Case))
 
 
@@ -154,15 +165,13 @@ def record_test_payment(case_id: CaseId, request: m.TestPaymentRequest | Body) -
 
     The API takes no Idempotency-Key here, so a lost answer is not retried automatically.
     """
-    body = parse_model(m.TestPaymentRequest, request, "test payment").to_wire()
+    body = parse_model(m.TestPaymentRequest, request, "test payment").to_body()
     return Call("POST", f"/managed-cases/{uuid_arg(case_id, 'id')}/payments", one(m.TestPaymentResponse), json=body)
 
 
-def update_test_payment(
-    case_id: CaseId, payment_id: CaseId, request: m.UpdatePaymentRequest | Body
-) -> Call[m.Payment]:
+def update_test_payment(case_id: CaseId, payment_id: CaseId, request: m.UpdatePaymentRequest | Body) -> Call[m.Payment]:
     """Edit a payment on a test managed case."""
-    body = parse_model(m.UpdatePaymentRequest, request, "payment update").to_wire()
+    body = parse_model(m.UpdatePaymentRequest, request, "payment update").to_body()
     path = f"/managed-cases/{uuid_arg(case_id, 'id')}/payments/{uuid_arg(payment_id, 'paymentId')}"
     return Call("PUT", path, one(m.Payment), json=body)
 
@@ -226,7 +235,7 @@ def send_case_chat(
     case_id: CaseId, request: m.SendChatRequest | Body, *, idempotency_key: str | None = None
 ) -> Call[m.ChatMessage]:
     """Message the creditor. The key is derived from the body, so a retry does not post twice."""
-    body = parse_model(m.SendChatRequest, request, "chat message").to_wire()
+    body = parse_model(m.SendChatRequest, request, "chat message").to_body()
     return _idempotent_post(f"/cases/{uuid_arg(case_id, 'id')}/chats", body, idempotency_key, one(m.ChatMessage))
 
 
@@ -239,14 +248,14 @@ def record_payment(
     case_id: CaseId, request: m.CreatePaymentRequest | Body, *, idempotency_key: str | None = None
 ) -> Call[m.CreatePaymentResponse]:
     """Record a collected payment; ``close_case`` closes as Paid when it settles the remainder."""
-    body = parse_model(m.CreatePaymentRequest, request, "payment").to_wire()
+    body = parse_model(m.CreatePaymentRequest, request, "payment").to_body()
     path = f"/cases/{uuid_arg(case_id, 'id')}/payments"
     return _idempotent_post(path, body, idempotency_key, one(m.CreatePaymentResponse))
 
 
 def update_payment(case_id: CaseId, payment_id: CaseId, request: m.UpdatePaymentRequest | Body) -> Call[m.Payment]:
     """Edit a recorded payment (409 when it would leave a Paid case owing, unless reopening)."""
-    body = parse_model(m.UpdatePaymentRequest, request, "payment update").to_wire()
+    body = parse_model(m.UpdatePaymentRequest, request, "payment update").to_body()
     path = f"/cases/{uuid_arg(case_id, 'id')}/payments/{uuid_arg(payment_id, 'paymentId')}"
     return Call("PUT", path, one(m.Payment), json=body)
 
@@ -287,25 +296,25 @@ def upload_case_file(
 
 def add_case_note(case_id: CaseId, request: m.CreateNoteRequest | Body) -> Call[m.Note]:
     """Add a note (shared with the creditor)."""
-    body = parse_model(m.CreateNoteRequest, request, "note").to_wire()
+    body = parse_model(m.CreateNoteRequest, request, "note").to_body()
     return Call("POST", f"/cases/{uuid_arg(case_id, 'id')}/notes", one(m.Note), json=body)
 
 
 def close_case(case_id: CaseId, request: m.CloseCaseRequest | Body) -> Call[m.CloseCaseResponse]:
     """Close a worked case with a close code."""
-    body = parse_model(m.CloseCaseRequest, request, "close request").to_wire()
+    body = parse_model(m.CloseCaseRequest, request, "close request").to_body()
     return Call("POST", f"/cases/{uuid_arg(case_id, 'id')}/close", one(m.CloseCaseResponse), json=body)
 
 
 def start_case(case_id: CaseId, request: m.StartCaseRequest | Body) -> Call[m.StartCaseResponse]:
     """Accept a case in Pending Verification, making it Active."""
-    body = parse_model(m.StartCaseRequest, request, "start request").to_wire()
+    body = parse_model(m.StartCaseRequest, request, "start request").to_body()
     return Call("POST", f"/cases/{uuid_arg(case_id, 'id')}/start", one(m.StartCaseResponse), json=body)
 
 
 def update_case_fees(case_id: CaseId, request: m.UpdateFeesRequest | Body) -> Call[m.UpdateFeesResponse]:
     """Change principal or fees; a 409 asks to confirm a success-fee change."""
-    body = parse_model(m.UpdateFeesRequest, request, "fee update").to_wire()
+    body = parse_model(m.UpdateFeesRequest, request, "fee update").to_body()
     return Call("PUT", f"/cases/{uuid_arg(case_id, 'id')}/fees", one(m.UpdateFeesResponse), json=body)
 
 
@@ -323,7 +332,7 @@ def create_ingestion_job(
     request: m.CreateIngestionJobRequest | Body, *, idempotency_key: str | None = None
 ) -> Call[m.IngestionJobCreated]:
     """Queue notes for many cases at once (202)."""
-    body = parse_model(m.CreateIngestionJobRequest, request, "ingestion job").to_wire()
+    body = parse_model(m.CreateIngestionJobRequest, request, "ingestion job").to_body()
     return _idempotent_post("/ingestion-jobs", body, idempotency_key, one(m.IngestionJobCreated))
 
 
@@ -352,7 +361,7 @@ def list_users(*, page: int = 1, page_size: int = 50) -> Call[m.UserPage]:
 
 def advance_test_case(case_id: CaseId, request: m.AdvanceRequest | Body) -> Call[m.AdvanceResult]:
     """Move a test case to Active, Closed:Paid or Closed:NoPayment, firing the real events."""
-    body = parse_model(m.AdvanceRequest, request, "advance request").to_wire()
+    body = parse_model(m.AdvanceRequest, request, "advance request").to_body()
     return Call("POST", f"/test/cases/{uuid_arg(case_id, 'id')}/advance", one(m.AdvanceResult), json=body)
 
 
@@ -375,7 +384,7 @@ def replay_last_test_event(case_id: CaseId) -> Call[m.ReplayedEvent]:
 
 def fire_test_webhook(request: m.FireWebhookRequest | Body) -> Call[m.FireWebhookResult]:
     """Send one event for a test case to the subscriptions (or the one named)."""
-    body = parse_model(m.FireWebhookRequest, request, "fire request").to_wire()
+    body = parse_model(m.FireWebhookRequest, request, "fire request").to_body()
     return Call("POST", "/test/webhooks/fire", one(m.FireWebhookResult), json=body)
 
 
@@ -402,7 +411,7 @@ def list_webhooks() -> Call[list[m.WebhookSubscription]]:
 
 def create_webhook(request: m.CreateWebhookRequest | Body) -> Call[m.WebhookSubscription]:
     """Subscribe a URL; the response carries the secret, once."""
-    body = parse_model(m.CreateWebhookRequest, request, "webhook").to_wire()
+    body = parse_model(m.CreateWebhookRequest, request, "webhook").to_body()
     return Call("POST", "/webhooks", one(m.WebhookSubscription), json=body)
 
 
@@ -413,7 +422,7 @@ def get_webhook(webhook_id: CaseId) -> Call[m.WebhookSubscription]:
 
 def update_webhook(webhook_id: CaseId, request: m.UpdateWebhookRequest | Body) -> Call[m.WebhookSubscription]:
     """Change a subscription; ``regenerate_secret`` re-keys it and returns the new secret once."""
-    body = parse_model(m.UpdateWebhookRequest, request, "webhook update").to_wire()
+    body = parse_model(m.UpdateWebhookRequest, request, "webhook update").to_body()
     return Call("PUT", f"/webhooks/{uuid_arg(webhook_id, 'id')}", one(m.WebhookSubscription), json=body)
 
 

@@ -70,7 +70,7 @@ class Outcome:
             "caseId": str(case.id) if case else None,
             "reference": case.reference if case else None,
             "lifecycle": case.lifecycle if case else None,
-            "remainder": case.remainder if case else None,
+            "remainder": format(case.remainder, "f") if case else None,
             "currency": case.currency if case else None,
             "reason": self.reason,
             "fieldErrors": self.field_errors,

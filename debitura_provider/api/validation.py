@@ -7,8 +7,8 @@ pydantic turns that into an error naming the field.
 from __future__ import annotations
 
 import ipaddress
-import math
 import re
+from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
@@ -70,13 +70,13 @@ def us_state(value: str) -> str:
     return str(found.code).split("-", 1)[1]
 
 
-MAX_AMOUNT = 79228162514264337593543950335.0
+MAX_AMOUNT = Decimal("79228162514264337593543950335")
 """The largest amount Debitura can store (.NET ``decimal.MaxValue``); the API refuses larger ones with a 400."""
 
 
-def positive_amount(value: float) -> float:
+def positive_amount(value: Decimal) -> Decimal:
     """A money amount: finite, greater than zero, and small enough for Debitura's money type."""
-    if not math.isfinite(value):
+    if not value.is_finite():
         raise ValueError("must be a finite number")
     if value <= 0:
         raise ValueError("must be greater than zero")
@@ -93,9 +93,12 @@ def not_a_boolean(value: Any) -> Any:
 
 
 def email(value: str) -> str:
-    """A plausible e-mail address; Debitura answers 'Invalid email format' otherwise."""
+    """A plausible e-mail address; Debitura answers 'Invalid email format' otherwise.
+
+    The message leaves the value out: it is the debtor's personal data, and outcomes land in XCom and logs.
+    """
     if not _EMAIL.match(value):
-        raise ValueError(f"{value!r} is not a valid e-mail address")
+        raise ValueError("not a valid e-mail address (the value is left out: it is personal data)")
     return value
 
 

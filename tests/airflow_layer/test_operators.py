@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -103,7 +104,7 @@ def test_a_retried_payment_is_not_paid_twice(
     assert len(payments) == 1
     result = run.xcom("pay")
     assert result["paymentId"] == str(payments[0].id)
-    assert (result["paymentAmount"], result["remainingAmount"], result["caseClosed"]) == (40.0, 60.0, False)
+    assert (Decimal(result["paymentAmount"]), Decimal(result["remainingAmount"]), result["caseClosed"]) == (40, 60, False)
 
 
 def test_a_production_case_is_refused_before_sending(
@@ -167,7 +168,7 @@ def test_bulk_referral_outcomes_and_idempotent_rerun(
     assert managed_case_count(sandbox_client) == before + 3
     case = sandbox_client.get_managed_case(created["R6"]["caseId"])
     assert case.is_test_case  # is_test=True overrides the record
-    assert (created["R2"]["currency"], created["R2"]["remainder"]) == ("EUR", 2500.0)
+    assert (created["R2"]["currency"], Decimal(created["R2"]["remainder"])) == ("EUR", 2500)
 
     newest = max(sandbox_client.get_managed_case(o["caseId"]).date_created for o in created.values())
     _wait_until(newest + CLOCK_TOLERANCE)  # a rerun within the skew allowance would count as "created"

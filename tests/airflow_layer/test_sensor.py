@@ -7,6 +7,7 @@ found on arrival.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -31,7 +32,7 @@ def test_poke_mode_sees_a_new_payment(run_dag: Any, sandbox_client: DebituraClie
     paid = sandbox_client.get_managed_case_payments(case_id)
     assert result["satisfied"] == [case_id]
     assert [p["id"] for p in result["payments"][case_id]] == [str(paid[0].id)]
-    assert result["cases"][0]["remainder"] == 87.5
+    assert Decimal(result["cases"][0]["remainder"]) == Decimal("87.5")
     assert run.xcom("watch", key="debitura_case_url").endswith(f"/cases/{case_id}")
 
 
@@ -62,7 +63,7 @@ def test_deferred_sensor_waits_for_every_case(run_dag: Any, sandbox_client: Debi
     result = run.xcom("watch")
     assert result["satisfied"] == case_ids
     assert sorted(result["payments"]) == sorted(case_ids)
-    assert [c["remainder"] for c in result["cases"]] == [0.0, 0.0]
+    assert [Decimal(c["remainder"]) for c in result["cases"]] == [0, 0]
 
 
 def test_deferred_sensor_times_out_as_a_sensor(run_dag: Any, sandbox_client: DebituraClient, case_tag: str) -> None:

@@ -12,6 +12,7 @@ import math
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -71,8 +72,8 @@ async def test_a_closed_paid_case_satisfies_remainder_at_most(sandbox_client: De
     event = await waiting
 
     assert event["status"] == "success" and event["satisfied"] == [case_id]
-    assert event["cases"][0]["lifecycle"] == "Closed" and event["cases"][0]["remainder"] == 0.0
-    assert [p["grossAmount"] for p in event["payments"][case_id]] == [100.0]
+    assert event["cases"][0]["lifecycle"] == "Closed" and Decimal(event["cases"][0]["remainder"]) == 0
+    assert [Decimal(p["grossAmount"]) for p in event["payments"][case_id]] == [100]
     json.dumps(event)
 
 

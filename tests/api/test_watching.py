@@ -7,6 +7,7 @@ the same steps run against the sandbox in tests/airflow_layer.
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -116,7 +117,7 @@ def test_a_payment_between_polls_is_found_through_the_remainder() -> None:
     assert result is not None
     assert result["satisfied"] == [A, B]
     assert [p["id"] for p in result["payments"][A]] == [str(paid.id)]
-    assert [c["remainder"] for c in result["cases"]] == [70.0, 0.0]
+    assert [Decimal(c["remainder"]) for c in result["cases"]] == [70, 0]  # XCom amounts are decimal strings
     assert api.paths() == ["/managed-cases", f"/managed-cases/{B}/payments"]  # A is settled: not read again
 
 

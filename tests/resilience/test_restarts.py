@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +74,7 @@ async def test_a_deferred_sensor_reports_a_payment_made_while_triggerer_and_sand
 
     assert result["satisfied"] == [case_id]
     assert [p["id"] for p in result["payments"][case_id]] == [str(paid.payment_id)]
-    assert result["payments"][case_id][0]["grossAmount"] == 25.0
+    assert Decimal(result["payments"][case_id][0]["grossAmount"]) == 25
 
 
 @pytest.mark.airflow

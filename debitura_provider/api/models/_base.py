@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime, timezone
+from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, TypeAdapter
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, TypeAdapter
 from pydantic.alias_generators import to_camel
+
+from debitura_provider.api import validation
 
 
 class ApiModel(BaseModel):
@@ -20,14 +24,49 @@ class ApiModel(BaseModel):
         extra="ignore",
     )
 
+    def to_body(self) -> dict[str, Any]:
+        """The JSON body Debitura expects: camelCase keys, unset optionals left out, JSON types except
+        that amounts stay :class:`~decimal.Decimal`, which the client writes as exact JSON numbers."""
+        body: dict[str, Any] = _keep_decimals(
+            self.model_dump(mode="json", by_alias=True, exclude_none=True),
+            self.model_dump(by_alias=True, exclude_none=True),
+        )
+        return body
+
     def to_wire(self) -> dict[str, Any]:
-        """The JSON body Debitura expects: camelCase keys, JSON types, unset optionals left out."""
-        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        """:meth:`to_body` in plain JSON types, amounts as ``float``, for servers that encode with
+        ``json.dumps`` (the sandbox). The client never sends this form; it sends :meth:`to_body`."""
+        body: dict[str, Any] = _floats(self.to_body())
+        return body
 
 
 def to_wire(model: BaseModel) -> dict[str, Any]:
-    """A model as the JSON-safe camelCase dict Airflow passes downstream (XCom, trigger events)."""
+    """A model as the JSON-safe camelCase dict Airflow passes downstream (XCom, trigger events).
+
+    Amounts come out as decimal strings (``"1234.50"``): exact, and JSON-safe for any serializer.
+    """
     return model.model_dump(mode="json", by_alias=True)
+
+
+def _keep_decimals(json_form: Any, python_form: Any) -> Any:
+    # The two dumps have the same shape; take the Decimal wherever the Python dump has one.
+    if isinstance(python_form, Decimal):
+        return python_form
+    if isinstance(json_form, dict) and isinstance(python_form, Mapping):
+        return {key: _keep_decimals(value, python_form[key]) for key, value in json_form.items()}
+    if isinstance(json_form, list) and isinstance(python_form, list | tuple):
+        return [_keep_decimals(j, p) for j, p in zip(json_form, python_form, strict=True)]
+    return json_form
+
+
+def _floats(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, dict):
+        return {key: _floats(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_floats(item) for item in value]
+    return value
 
 
 class RequestModel(ApiModel):
@@ -63,3 +102,19 @@ def _date_only(value: Any) -> Any:
 
 WireDate = Annotated[date, BeforeValidator(_date_only)]
 """A request date, sent as ``YYYY-MM-DD``."""
+
+
+def _exact_number(value: Any) -> Any:
+    # A float is taken at its shortest decimal text (0.1 -> Decimal("0.1")): the number its writer meant.
+    value = validation.not_a_boolean(value)
+    return Decimal(repr(value)) if isinstance(value, float) else value
+
+
+Money = Annotated[
+    Decimal,
+    BeforeValidator(_exact_number),
+    Field(allow_inf_nan=False),
+    PlainSerializer(lambda amount: format(amount, "f"), return_type=str, when_used="json"),
+]
+"""An amount: exact, read from the JSON number's text; in JSON mode written as a digit string
+(``"1234.50"``, never an exponent), which is what :func:`to_wire` hands to Airflow."""

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from uuid import UUID
 
 from pydantic import Field, field_validator, model_validator
 
 from debitura_provider.api import validation
-from debitura_provider.api.models._base import ApiModel, RequestModel, UtcDateTime
+from debitura_provider.api.models._base import ApiModel, Money, RequestModel, UtcDateTime
 from debitura_provider.api.models.cases import Amount
 from debitura_provider.api.models.enums import CloseCode
 
@@ -21,9 +22,9 @@ class StartCaseRequest(RequestModel):
     collection_partner_reference: str | None = Field(default=None, max_length=128)
     assigned_user_email: str | None = None
     assigned_user_id: UUID | None = None
-    interest_fees: Amount = Field(default=0.0, ge=0)
-    reminder_fees: Amount = Field(default=0.0, ge=0)
-    collection_fees: Amount = Field(default=0.0, ge=0)
+    interest_fees: Amount = Field(default=Decimal(0), ge=0)
+    reminder_fees: Amount = Field(default=Decimal(0), ge=0)
+    collection_fees: Amount = Field(default=Decimal(0), ge=0)
 
     @field_validator("user_email", "assigned_user_email")
     @classmethod
@@ -75,31 +76,31 @@ class CloseCaseResponse(ApiModel):
     comment: str | None = None
     closed_at: UtcDateTime | None = None
     closed_by: ClosedBy | None = None
-    final_outstanding_amount: float = 0.0
-    total_payments: float = 0.0
-    total_recovered: float = 0.0
+    final_outstanding_amount: Money = Decimal(0)
+    total_payments: Money = Decimal(0)
+    total_recovered: Money = Decimal(0)
 
 
 class UpdateFeesRequest(RequestModel):
     """Body of ``PUT /cases/{id}/fees``; a success-fee move over 0.1 pp needs ``confirm_price_change``."""
 
     gross_amount: Amount | None = Field(default=None, ge=0)
-    interest_fees: Amount = Field(default=0.0, ge=0)
-    reminder_fees: Amount = Field(default=0.0, ge=0)
-    collection_fees: Amount = Field(default=0.0, ge=0)
+    interest_fees: Amount = Field(default=Decimal(0), ge=0)
+    reminder_fees: Amount = Field(default=Decimal(0), ge=0)
+    collection_fees: Amount = Field(default=Decimal(0), ge=0)
     confirm_price_change: bool = False
     keep_intentional_rate: bool = False
 
 
 class UpdateFeesResponse(ApiModel):
     case_id: UUID | None = None
-    gross_amount: float = 0.0
-    interest_fees: float = 0.0
-    reminder_fees: float = 0.0
-    collection_fees: float = 0.0
-    total_added_fees: float = 0.0
+    gross_amount: Money = Decimal(0)
+    interest_fees: Money = Decimal(0)
+    reminder_fees: Money = Decimal(0)
+    collection_fees: Money = Decimal(0)
+    total_added_fees: Money = Decimal(0)
     recalculated_success_fee: float | None = None
-    remainder: float = 0.0
+    remainder: Money = Decimal(0)
 
 
 class PriceChangeConfirmation(ApiModel):

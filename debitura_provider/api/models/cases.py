@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from decimal import Decimal
+from typing import Any
 from uuid import UUID
 
-from pydantic import BeforeValidator, Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from debitura_provider.api import validation
-from debitura_provider.api.models._base import ApiModel, RequestModel, UtcDateTime, WireDate
+from debitura_provider.api.models._base import ApiModel, Money, RequestModel, UtcDateTime, WireDate
 from debitura_provider.api.models.enums import DebtorType, Lifecycle
 
-Amount = Annotated[float, BeforeValidator(validation.not_a_boolean), Field(allow_inf_nan=False)]
+Amount = Money
+"""A request amount (the same exact type as every response amount)."""
 
 
 class Debtor(RequestModel):
@@ -165,7 +167,7 @@ class CreateManagedCaseRequest(RequestModel):
 
     @field_validator("amount_to_recover")
     @classmethod
-    def _amount(cls, value: float) -> float:
+    def _amount(cls, value: Decimal) -> Decimal:
         return validation.positive_amount(value)
 
     @field_validator("date")
@@ -248,10 +250,10 @@ class AssignedUser(ApiModel):
 
 
 class AllocationOutstanding(ApiModel):
-    principal: float = 0.0
-    interest: float = 0.0
-    reminder_fees: float = 0.0
-    collection_fees: float = 0.0
+    principal: Money = Decimal(0)
+    interest: Money = Decimal(0)
+    reminder_fees: Money = Decimal(0)
+    collection_fees: Money = Decimal(0)
 
 
 class CaseDebtor(ApiModel):
@@ -282,12 +284,12 @@ class Case(ApiModel):
     creditor_reference: str | None = None
     creditor_comments: str | None = None
     claim_description: str | None = None
-    gross_amount: float = 0.0
-    remainder: float = 0.0
-    interest_fees: float = 0.0
-    reminder_fees: float = 0.0
-    collection_fees: float = 0.0
-    total_added_fees: float = 0.0
+    gross_amount: Money = Decimal(0)
+    remainder: Money = Decimal(0)
+    interest_fees: Money = Decimal(0)
+    reminder_fees: Money = Decimal(0)
+    collection_fees: Money = Decimal(0)
+    total_added_fees: Money = Decimal(0)
     currency: str | None = None
     is_test_case: bool = False
     lifecycle: str | None = None
@@ -313,7 +315,7 @@ class Case(ApiModel):
     allocation_outstanding: AllocationOutstanding | None = None
 
     @property
-    def paid_off(self) -> float:
+    def paid_off(self) -> Decimal:
         """How much payments took off the case: principal + fees - remainder (Debitura's definition)."""
         return self.gross_amount + self.total_added_fees - self.remainder
 

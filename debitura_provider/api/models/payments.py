@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from uuid import UUID
 
 from pydantic import Field, field_validator, model_validator
 
 from debitura_provider.api import validation
-from debitura_provider.api.models._base import ApiModel, RequestModel, UtcDateTime, WireDate
+from debitura_provider.api.models._base import ApiModel, Money, RequestModel, UtcDateTime, WireDate
 from debitura_provider.api.models.cases import Amount
 from debitura_provider.api.models.enums import CommissionPaymentStatus, PaymentRecipient
 
@@ -25,7 +26,7 @@ class Payment(ApiModel):
     date_created: UtcDateTime | None = None
     date_updated: UtcDateTime | None = None
     date: UtcDateTime | None = None
-    gross_amount: float = 0.0
+    gross_amount: Money = Decimal(0)
     recipient: str | None = None
     method: str | None = None
     currency: str | None = None
@@ -38,12 +39,12 @@ class TestPaymentRequest(RequestModel):
     __test__ = False  # not a pytest test class
 
     date: WireDate
-    payment_amount: Amount = Field(ge=0.01)
+    payment_amount: Amount = Field(ge=Decimal("0.01"))
     close_case: bool = False
 
     @field_validator("payment_amount")
     @classmethod
-    def _amount(cls, value: float) -> float:
+    def _amount(cls, value: Decimal) -> Decimal:
         return validation.positive_amount(value)
 
 
@@ -55,14 +56,18 @@ class TestPaymentResponse(ApiModel):
     payment_id: UUID | None = None
     case_reference: str | None = None
     date: UtcDateTime | None = None
-    payment_amount: float = 0.0
+    payment_amount: Money = Decimal(0)
     case_closed: bool = False
-    remaining_amount: float = 0.0
+    remaining_amount: Money = Decimal(0)
+
+
+_SLACK = Decimal("0.01")
+"""The API's own rule: an explicit split must sum to the payment amount within 0.01."""
 
 
 class _PayoutSplit(RequestModel):
     date: WireDate
-    payment_amount: Amount = Field(ge=0.01)
+    payment_amount: Amount = Field(ge=Decimal("0.01"))
     payout_creditor: Amount | None = Field(default=None, ge=0)
     payout_collection_partner: Amount | None = Field(default=None, ge=0)
     payment_recipient: PaymentRecipient
@@ -70,10 +75,10 @@ class _PayoutSplit(RequestModel):
 
     @model_validator(mode="after")
     def _split(self) -> _PayoutSplit:
-        split = (self.payout_creditor, self.payout_collection_partner)
-        if (split[0] is None) != (split[1] is None):
+        creditor, partner = self.payout_creditor, self.payout_collection_partner
+        if (creditor is None) != (partner is None):
             raise ValueError("payoutCreditor and payoutCollectionPartner go together: give both or neither")
-        if split[0] is not None and split[1] is not None and abs(split[0] + split[1] - self.payment_amount) > 0.01:
+        if creditor is not None and partner is not None and abs(creditor + partner - self.payment_amount) > _SLACK:
             raise ValueError("payoutCreditor + payoutCollectionPartner must equal paymentAmount (within 0.01)")
         if self.payment_recipient is PaymentRecipient.CREDITOR and self.commission_payment_status is None:
             raise ValueError("commissionPaymentStatus is required when paymentRecipient is Creditor")
@@ -106,13 +111,13 @@ class CreatePaymentResponse(ApiModel):
     payment_id: UUID | None = None
     case_reference: str | None = None
     date: UtcDateTime | None = None
-    payment_amount: float = 0.0
-    payout_creditor: float = 0.0
-    payout_collection_partner: float = 0.0
+    payment_amount: Money = Decimal(0)
+    payout_creditor: Money = Decimal(0)
+    payout_collection_partner: Money = Decimal(0)
     payment_recipient: str | None = None
     commission_payment_status: str | None = None
     close_case: bool = False
     case_closed: bool = False
     close_code: str | None = None
-    remaining_amount: float = 0.0
+    remaining_amount: Money = Decimal(0)
     warnings: list[str] = Field(default_factory=list)

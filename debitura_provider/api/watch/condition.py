@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from enum import Enum
 from typing import Any
 
@@ -34,7 +34,7 @@ class WatchSpec:
     """The condition, validated once; JSON-safe through :meth:`to_json` for trigger kwargs."""
 
     condition: Condition
-    remainder_at_most: float | None = None
+    remainder_at_most: Decimal | None = None
     lifecycles: tuple[Lifecycle, ...] = ()
     require: Require = Require.ALL
 
@@ -43,7 +43,7 @@ class WatchSpec:
         cls,
         condition: str,
         *,
-        remainder_at_most: float | None = None,
+        remainder_at_most: Decimal | int | str | float | None = None,
         lifecycles: Iterable[str | Lifecycle] | None = None,
         require: str = "all",
     ) -> WatchSpec:
@@ -59,13 +59,10 @@ class WatchSpec:
         except ValueError:
             errors["require"] = [f"{require!r} is not 'all' or 'any'"]
             mode = Require.ALL
-        threshold: float | None = None
+        threshold: Decimal | None = None
         if chosen is Condition.REMAINDER_AT_MOST:
-            try:
-                threshold = float(remainder_at_most) if remainder_at_most is not None else None
-            except (TypeError, ValueError):
-                threshold = None
-            if threshold is None or not math.isfinite(threshold) or threshold < 0:
+            threshold = _amount(remainder_at_most)
+            if threshold is None or not threshold.is_finite() or threshold < 0:
                 errors["remainder_at_most"] = ["give the amount (0 or more) the remainder must fall to"]
         states: tuple[Lifecycle, ...] = ()
         if chosen is Condition.LIFECYCLE_IN:
@@ -85,7 +82,7 @@ class WatchSpec:
     def to_json(self) -> dict[str, Any]:
         return {
             "condition": self.condition.value,
-            "remainder_at_most": self.remainder_at_most,
+            "remainder_at_most": None if self.remainder_at_most is None else format(self.remainder_at_most, "f"),
             "lifecycles": [s.api_name for s in self.lifecycles],
             "require": self.require.value,
         }
@@ -111,3 +108,13 @@ def normalize_case_ids(case_ids: str | Iterable[str]) -> list[str]:
     if not raw:
         raise RequestValidationError("watch", {"case_ids": ["give at least one case id"]})
     return list(dict.fromkeys(str(uuid_arg(str(i), "case_ids")) for i in raw))
+
+
+def _amount(value: Decimal | int | str | float | None) -> Decimal | None:
+    # A rendered template gives a string, Python code a number; a float is read at its shortest text.
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return value if isinstance(value, Decimal) else Decimal(repr(value) if isinstance(value, float) else value)
+    except (InvalidOperation, TypeError, ValueError):
+        return None

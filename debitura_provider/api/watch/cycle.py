@@ -9,13 +9,11 @@ from debitura_provider.api import endpoints
 from debitura_provider.api._call import Call
 from debitura_provider.api.errors import CasesNotFound
 from debitura_provider.api.models import Case, Payment, to_wire
+from debitura_provider.api.money import same_amount, to_minor
 from debitura_provider.api.watch.condition import Condition, Require, WatchSpec, normalize_case_ids
 from debitura_provider.api.watch.state import CaseMemo, WatchResult, WatchState
 
 R = TypeVar("R")
-
-_CENT = 0.005
-"""Half a cent: money differences below this are rounding, not a payment."""
 
 Steps = Generator[list[Call[Any]], list[Any], R]
 """A sans-I/O procedure: it yields the calls to send next and receives their results, in order."""
@@ -86,7 +84,10 @@ class CaseWatch:
     def _reached(self, case: Case, memo: CaseMemo) -> bool:
         spec = self.spec
         if spec.condition is Condition.REMAINDER_AT_MOST:
-            return spec.remainder_at_most is not None and case.remainder <= spec.remainder_at_most + _CENT
+            threshold = spec.remainder_at_most
+            return threshold is not None and to_minor(case.remainder, case.currency) <= to_minor(
+                threshold, case.currency
+            )
         if spec.condition is Condition.LIFECYCLE_IN:
             return case.lifecycle_state in spec.lifecycles
         if spec.condition is Condition.LIFECYCLE_CHANGED:
@@ -101,11 +102,12 @@ class CaseWatch:
         if self.spec.condition is not Condition.NEW_PAYMENT:
             return False
         before = self.state.cases.get(cid)
+        currency = case.currency
         if before is None:
-            return memo.paid_off > _CENT
+            return to_minor(memo.paid_off, currency) > 0
         return (
-            abs(memo.paid_off - before.paid_off) > _CENT
-            or abs(memo.remainder - before.remainder) > _CENT
+            not same_amount(memo.paid_off, before.paid_off, currency)
+            or not same_amount(memo.remainder, before.remainder, currency)
             or memo.lifecycle != before.lifecycle
         )
 

@@ -1,9 +1,13 @@
-"""What a watch has learnt, JSON-safe, so it survives a reschedule or a triggerer restart."""
+"""What a watch has learnt, JSON-safe, so it survives a reschedule or a triggerer restart.
+
+Amounts are saved as decimal strings (``"1234.50"``), so a restored state compares exactly.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 
@@ -13,20 +17,27 @@ class CaseMemo:
 
     start_lifecycle: str | None
     lifecycle: str | None
-    remainder: float
-    paid_off: float
+    remainder: Decimal
+    paid_off: Decimal
 
     def to_json(self) -> dict[str, Any]:
         return {
             "startLifecycle": self.start_lifecycle,
             "lifecycle": self.lifecycle,
-            "remainder": self.remainder,
-            "paidOff": self.paid_off,
+            "remainder": format(self.remainder, "f"),
+            "paidOff": format(self.paid_off, "f"),
         }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> CaseMemo:
-        return cls(data.get("startLifecycle"), data.get("lifecycle"), float(data["remainder"]), float(data["paidOff"]))
+        return cls(
+            data.get("startLifecycle"), data.get("lifecycle"), _decimal(data["remainder"]), _decimal(data["paidOff"])
+        )
+
+
+def _decimal(value: str | int | float) -> Decimal:
+    # Amounts are saved as decimal strings; a state saved by an earlier version holds floats.
+    return Decimal(repr(value) if isinstance(value, float) else value)
 
 
 @dataclass
