@@ -284,9 +284,8 @@ def run_quick_start(venv: Path, work: Path, env: dict[str, str], log: Path) -> s
     )
     with log.open("a") as out:
         out.write(f"\n$ airflow dags list-runs {QUICK_START_DAG_ID} -o json\n{states.stdout}{states.stderr}")
-    try:
-        runs = json.loads(states.stdout[states.stdout.index("[") :])
-    except ValueError:
+    runs = next((json.loads(line) for line in states.stdout.splitlines() if re.fullmatch(r"\[(\{.*\})?\]", line)), None)
+    if runs is None:
         return "no DAG run found"
     if [r.get("state") for r in runs] != ["success"]:
         return f"DAG run states {[r.get('state') for r in runs]}"
