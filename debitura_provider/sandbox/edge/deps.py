@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Coroutine
+from decimal import Decimal
 from email.message import Message
 from typing import Annotated, Any, TypeVar
 from uuid import UUID
@@ -113,7 +114,7 @@ def oversized_amounts(model: BaseModel, prefix: str = "") -> dict[str, list[str]
         items = value if isinstance(value, list) else [value]
         for index, item in enumerate(items):
             where = f"{wire}.{index}" if isinstance(value, list) else wire
-            if isinstance(item, float) and abs(item) > money.MAX_AMOUNT:
+            if isinstance(item, (float, Decimal)) and abs(item) > money.MAX_AMOUNT:
                 errors[where] = [f"must be at most {money.MAX_AMOUNT:.6g}"]
             elif isinstance(item, BaseModel):
                 errors.update(oversized_amounts(item, f"{where}."))
