@@ -52,6 +52,12 @@ class Venv:
             pytest.fail(f"{' '.join(args)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
         return done
 
+    def json(self, *args: str) -> list[dict[str, str]]:
+        """The JSON list an ``airflow ... -o json`` command prints (some releases log lines before it)."""
+        lines = self.run(*args).stdout.splitlines()
+        found: list[dict[str, str]] = next(json.loads(ln) for ln in reversed(lines) if ln.startswith("["))
+        return found
+
     def python(self, code: str) -> object:
         """Run ``code`` in the venv; its last line of output, read as JSON."""
         return json.loads(self.run("python", "-c", code).stdout.strip().splitlines()[-1])
@@ -149,12 +155,12 @@ def test_run_time_requirements_are_what_the_provider_needs(wheel: Path) -> None:
 
 
 def test_airflow_lists_the_provider_and_its_webhook_plugin(lean: Venv) -> None:
-    providers = json.loads(lean.run("airflow", "providers", "list", "-o", "json").stdout)
+    providers = lean.json("airflow", "providers", "list", "-o", "json")
     ours = [p for p in providers if p["package_name"] == DIST]
     assert ours, f"{DIST} not in {[p['package_name'] for p in providers]}"
     assert ours[0]["version"] == importlib.metadata.version(DIST)
     # The receiver runs inside Airflow's API server: the FastAPI it needs comes with apache-airflow-core.
-    plugins = json.loads(lean.run("airflow", "plugins", "-o", "json").stdout)
+    plugins = lean.json("airflow", "plugins", "-o", "json")
     assert "debitura_webhooks" in [p["name"] for p in plugins]
 
 
