@@ -250,3 +250,31 @@ async def test_async_driver_gives_the_same_changes(book: Book) -> None:
     finally:
         await client.aclose()
     assert kinds(result) == [("payment.created", ids[110])]
+
+
+def test_after_a_burst_quiet_cycles_cost_one_request_once_the_overlap_was_reread(
+    book: Book, client: DebituraClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = portfolio(book, 300)
+    state = ScanState()
+    cycle(client, state)
+    for cid in ids[:250]:  # a burst: three pages at one instant
+        book.pay(cid, "1.00")
+    clock = [1_000_000.0]
+    monkeypatch.setattr("debitura_provider.api.watch.scan.time.time", lambda: clock[0])
+    assert len(cycle(client, state).changes) == 250
+    counts = []
+    for _ in range(3):
+        clock[0] += 10  # our clock: more than the overlap later
+        before = book.list_requests
+        assert cycle(client, state).changes == []
+        counts.append(book.list_requests - before)
+    assert counts == [3, 3, 3]  # the burst shares the cursor's instant: re-read as ties, never reported again
+    book.tick()
+    book.pay(ids[299], "2.00")
+    assert kinds(cycle(client, state)) == [("payment.created", ids[299])]
+    clock[0] += 10
+    before = book.list_requests
+    cycle(client, state)
+    cycle(client, state)
+    assert book.list_requests - before == 2

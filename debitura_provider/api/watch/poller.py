@@ -15,6 +15,7 @@ from debitura_provider.api.client import AsyncDebituraClient, DebituraClient
 from debitura_provider.api.errors import DebituraError, RequestValidationError
 from debitura_provider.api.models import Case
 from debitura_provider.api.watch.cycle import Steps
+from debitura_provider.api.watch.scan import WatchedListing
 
 log = logging.getLogger("debitura_provider.api.watch")
 
@@ -88,7 +89,8 @@ class Subscription:
 
 
 class SharedCasePoller:
-    """Polls the union of its subscribers' cases: ``ceil(total / chunk)`` list requests per cycle.
+    """Polls the union of its subscribers' cases: ``ceil(total / chunk)`` list requests per cycle,
+    or about one from :data:`~debitura_provider.api.watch.scan.SCAN_THRESHOLD` cases on (the scan).
 
     Many deferred sensors in one triggerer each subscribe their ids; one loop lists them all and
     fans the snapshots out. The cycle runs at the shortest subscriber interval, backs off
@@ -106,6 +108,7 @@ class SharedCasePoller:
         self._on_close: Callable[[], None] | None = None
         self.closed = False
         self.cycles = 0
+        self._listing = WatchedListing()  # Ids chunks, or the portfolio scan for large watched sets
 
     @property
     def watched(self) -> int:
@@ -179,8 +182,7 @@ class SharedCasePoller:
             self._inflight = {}
             self.cycles += 1
             try:
-                calls = endpoints.list_managed_cases_by_id(ids, chunk_size=chunk)
-                pages = await asyncio.gather(*(client.send(call) for call in calls))
+                snapshots = await run_async(client.send, self._listing.snapshots(ids, chunk))
             except DebituraError as exc:
                 failures += 1
                 log.warning("Listing %d watched cases failed (%d in a row): %s", len(ids), failures, exc)
@@ -188,7 +190,6 @@ class SharedCasePoller:
                     s._fail(exc)
                 continue
             failures = 0
-            snapshots = endpoints.cases_by_id(pages)
             for s in subscribers:
                 s._deliver(snapshots)
 

@@ -8,11 +8,14 @@ whatever the size of the portfolio. Payments are read only for the cases whose m
 
 Why nothing is lost or reported twice:
 
-- Every time compared is the server's (``dateUpdated``, ``dateCreated``); our clock is used only for
-  an explicit ``start``. The overlap re-reads the last seconds before the cursor, for a change
-  committed late with an earlier timestamp; what was already handled is recognised by its
-  ``dateUpdated`` in the per-case marks and skipped. Cases sharing one ``dateUpdated`` are all
-  inside the overlap, so a tie split across two cycles is handled once.
+- Every time compared is the server's (``dateUpdated``, ``dateCreated``); our clock only measures
+  how long ago the cursor moved, and reads an explicit ``start``. After the cursor moved, cycles
+  re-read the last ``overlap`` seconds before it (for a change committed late with an earlier
+  timestamp) until one has done so more than ``overlap`` seconds later; from then on only the
+  cursor's own instant (cases sharing one ``dateUpdated``), so a quiet portfolio costs one request
+  a cycle even after a burst. What was
+  already handled is recognised by its ``dateUpdated`` in the per-case marks and skipped, so a tie
+  split across two cycles, or a change read twice, is reported once.
 - A case updated while the pages are read moves to the top: the pages below shift down by one
   (a case read twice is counted once), and the moved case is newer than the new cursor, so the next
   cycle reports it. A case disappearing from the listing (a deleted test case) would shift the pages
@@ -30,6 +33,7 @@ the new remainder); a lifecycle that changed and changed back between two cycles
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -42,7 +46,8 @@ from debitura_provider.api._call import Call
 from debitura_provider.api.errors import RequestValidationError
 from debitura_provider.api.models import Case, CasePage, Lifecycle, Payment
 from debitura_provider.api.money import minor_digits, to_minor
-from debitura_provider.api.watch.cycle import Steps
+from debitura_provider.api.watch.cycle import CaseWatch, Steps
+from debitura_provider.api.watch.state import WatchResult
 
 SORT = "DateUpdated:desc"
 DEFAULT_OVERLAP = timedelta(seconds=5)
@@ -126,6 +131,10 @@ class ScanState:
     """The newest ``dateUpdated`` seen (server time); None before the first cycle."""
     cursor_ids: list[str] = field(default_factory=list)
     """The cases seen at exactly that instant."""
+    cursor_read_at: float | None = None
+    """Our clock (``time.time()``) when the cursor last moved."""
+    settled: bool = False
+    """Whether a cycle re-read the overlap more than ``overlap`` seconds after the cursor moved."""
     since: str | None = None
     """Changes after this instant are new on a case seen for the first time (baseline or ``start``)."""
     cases: dict[str, CaseMark] = field(default_factory=dict)
@@ -137,6 +146,8 @@ class ScanState:
             "started": self.started,
             "cursor": self.cursor,
             "cursorIds": self.cursor_ids,
+            "cursorReadAt": self.cursor_read_at,
+            "settled": self.settled,
             "since": self.since,
             "cases": {cid: mark.to_json() for cid, mark in self.cases.items()},
         }
@@ -148,6 +159,8 @@ class ScanState:
         return cls(
             cursor=data.get("cursor"),
             cursor_ids=[str(i) for i in data.get("cursorIds", ())],
+            cursor_read_at=data.get("cursorReadAt"),
+            settled=bool(data.get("settled", False)),
             since=data.get("since"),
             cases={str(cid): CaseMark.from_json(m) for cid, m in data.get("cases", {}).items()},
             started=bool(data.get("started", data.get("cursor") is not None)),
@@ -276,7 +289,10 @@ class PortfolioScan:
         state = self.state
         floor: datetime | None = None
         if state.cursor is not None:
-            floor = _parse(state.cursor) - self.overlap
+            settled = (
+                state.cursor_read_at is not None and time.time() - state.cursor_read_at > self.overlap.total_seconds()
+            )
+            floor = _parse(state.cursor) - (timedelta(0) if settled else self.overlap)
         elif self.start is not None:
             floor = self.start - self.overlap
         seen: dict[str, Case] = {}
@@ -311,6 +327,7 @@ class PortfolioScan:
         """One cycle: list what changed, read payments where money moved, report, advance the state."""
         state = self.state
         baseline = not state.started and self.start is None
+        late = state.cursor_read_at is not None and time.time() - state.cursor_read_at > self.overlap.total_seconds()
         changed, list_requests, floor = yield from self.read_changed(baseline)
         since = state.since or (_iso(floor) if floor is not None else None)
         fetch: list[str] = []
@@ -342,7 +359,10 @@ class PortfolioScan:
                 ids = [str(c.id) for c in changed if updated_at(c) == newest]
                 if state.cursor is not None and _parse(state.cursor) == newest:
                     ids = list(dict.fromkeys([*state.cursor_ids, *ids]))
+                if state.cursor is None or newest > _parse(state.cursor):
+                    state.cursor_read_at, state.settled, late = time.time(), False, False
                 state.cursor, state.cursor_ids = _iso(newest), ids
+        state.settled = state.settled or late
         if state.since is None:
             state.since = since
         state.started = True
@@ -411,6 +431,51 @@ _ORDER: dict[str, int] = {
     "case.closed": 4,
 }
 """Within one instant: payments before the lifecycle they caused (a settling payment, then the close)."""
+
+
+SCAN_THRESHOLD = 3 * endpoints.MAX_PAGE_SIZE
+"""From how many watched cases :class:`WatchedListing` scans instead of listing every chunk."""
+
+
+class WatchedListing:
+    """Current snapshots of a watched set at about one request per cycle, however large it is.
+
+    Below ``threshold`` cases each cycle lists them by ``Ids`` (``ceil(N / 100)`` requests). From
+    there, a scan cycle (no payments: the watch reads those) finds what changed anywhere in the
+    portfolio; changed watched cases replace their cached snapshot, and only cases not cached yet
+    (the first cycle, a new subscriber) are listed by ``Ids``. The scan runs before those ``Ids``
+    reads, so a change made in between is newer than the cursor and comes with the next cycle.
+    """
+
+    def __init__(self, threshold: int = SCAN_THRESHOLD, *, overlap: timedelta = DEFAULT_OVERLAP) -> None:
+        self.threshold = threshold
+        self.overlap = overlap
+        self._scan: PortfolioScan | None = None
+        self._cache: dict[str, Case] = {}
+
+    def snapshots(self, case_ids: Sequence[str], chunk_size: int = endpoints.MAX_PAGE_SIZE) -> Steps[dict[str, Case]]:
+        """One cycle: the latest snapshot of every watched case the listing returns, keyed by id."""
+        ids = list(dict.fromkeys(case_ids))
+        if len(ids) < self.threshold:
+            self._scan, self._cache = None, {}
+            pages = yield endpoints.list_managed_cases_by_id(ids, chunk_size=chunk_size)
+            return endpoints.cases_by_id(pages)
+        if self._scan is None:
+            self._scan = PortfolioScan(payments=False, overlap=self.overlap)
+        result = yield from self._scan.cycle()  # advances only once complete
+        wanted = set(ids)
+        cache = self._cache = {cid: case for cid, case in self._cache.items() if cid in wanted}
+        cache.update((str(c.id), c) for c in result.cases if str(c.id) in wanted)
+        missing = [cid for cid in ids if cid not in cache]
+        if missing:  # a failure here leaves them missing: the next cycle lists them again
+            pages = yield endpoints.list_managed_cases_by_id(missing, chunk_size=chunk_size)
+            cache.update(endpoints.cases_by_id(pages))
+        return {cid: cache[cid] for cid in ids if cid in cache}
+
+    def poll(self, watch: CaseWatch, chunk_size: int = endpoints.MAX_PAGE_SIZE) -> Steps[WatchResult | None]:
+        """:func:`~debitura_provider.api.watch.cycle.poll` through this listing (the sensor's poke)."""
+        snapshots = yield from self.snapshots(watch.case_ids, chunk_size)
+        return (yield from watch.cycle(snapshots))
 
 
 def events_of(result: ScanResult, types: Iterable[str] = EVENT_TYPES) -> list[dict[str, Any]]:
