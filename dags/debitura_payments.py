@@ -17,11 +17,12 @@ a payment twice, whatever order events arrive in.
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import Any
 
 from agency_crm import CRM_CONN_ID
 from agency_crm.db import ensure_schema, rows, transaction
-from agency_crm.ledger import now_iso
+from agency_crm.ledger import now_iso, stored
 from airflow.sdk import Param, dag, task
 from sqlalchemy import Connection, text
 
@@ -76,10 +77,10 @@ def notification(event: WebhookEvent, crm: dict[str, Any] | None) -> dict[str, A
         "record_key": (crm or {}).get("record_key"),
         "client_id": (crm or {}).get("client_id"),
         "payment_id": data.payment_id,
-        "amount": data.amount,
+        "amount": stored(data.amount),
         "currency": data.currency,
         "payment_date": data.date,
-        "remainder": data.remainder,
+        "remainder": stored(data.remainder),
         "occurred_at": event.timestamp.isoformat(),
         "notified_at": now_iso(),
     }
@@ -119,9 +120,9 @@ def refresh_ledger(connection: Connection, case: Case, payments: list[Payment]) 
             "updated_at = :at WHERE case_id = :case_id"
         ),
         {
-            "collected": round(sum(p.gross_amount for p in payments), 2),
+            "collected": stored(sum((p.gross_amount for p in payments), Decimal(0))),
             "last_payment": max((p.date.date().isoformat() for p in payments if p.date), default=None),
-            "remainder": case.remainder,
+            "remainder": stored(case.remainder),
             "lifecycle": case.lifecycle,
             "close_code": case.close_code,
             "summary": summary.strip()[:400],

@@ -20,6 +20,7 @@ from typing import Any
 from airflow.sdk import dag, task
 from airflow.sdk.exceptions import AirflowFailException
 
+from debitura_provider.api.money import same_amount
 from debitura_provider.hooks.debitura import DebituraHook
 from debitura_provider.operators.managed_cases import (
     CreateManagedCaseOperator,
@@ -98,7 +99,8 @@ def debitura_integration_test() -> None:
         """The payment, the sensor and the timeline tell the same story."""
         problems = []
         snapshot = next((c for c in seen["cases"] if c["id"] == case["id"]), {})
-        if abs(payment["remainingAmount"] - snapshot.get("remainder", -1)) > 0.005:
+        left, seen_left = payment["remainingAmount"], snapshot.get("remainder")
+        if seen_left is None or not same_amount(left, seen_left, case.get("currency")):
             problems.append(f"payment left {payment['remainingAmount']}, the case says {snapshot.get('remainder')}")
         if seen["satisfied"] != [case["id"]]:
             problems.append(f"the sensor was satisfied by {seen['satisfied']}, not {case['id']}")

@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Iterable
+from decimal import Decimal
 from typing import Any
 
 from agency_crm import CRM_CONN_ID, OVERDUE_INVOICES
@@ -35,6 +36,7 @@ from airflow.sdk import Param, Variable, dag, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from debitura_provider.api.models import Case, Payment
+from debitura_provider.api.money import to_minor
 from debitura_provider.hooks.debitura import DebituraHook
 from debitura_provider.operators.managed_cases import FetchTimelineOperator, ReferInvoicesOperator
 from debitura_provider.sensors.managed_cases import ManagedCaseSensor
@@ -213,7 +215,8 @@ def _current_state(case_ids: list[str]) -> tuple[dict[str, Case], dict[str, list
         return {}, {}
     client = DebituraHook().get_client()
     cases = {str(case.id): case for case in client.get_managed_cases(case_ids)}
-    payments = {cid: client.get_managed_case_payments(cid) for cid, case in cases.items() if case.paid_off > 0.005}
+    paid = [cid for cid, case in cases.items() if to_minor(case.paid_off, case.currency) > 0]
+    payments = {cid: client.get_managed_case_payments(cid) for cid in paid}
     return cases, payments
 
 
@@ -252,7 +255,7 @@ def _ledger_entry(
         "close_code": case.close_code,
         "currency": case.currency or record["currencyCode"],
         "remainder": case.remainder,
-        "amount_collected": round(sum(p.gross_amount for p in paid), 2),
+        "amount_collected": sum((p.gross_amount for p in paid), Decimal(0)),
         "last_payment_date": max((p.date.date().isoformat() for p in paid if p.date), default=None),
         "last_event": last_events.get(str(case.id)),
     }

@@ -14,6 +14,7 @@ import secrets
 import subprocess
 import time
 from collections import Counter, defaultdict
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -96,7 +97,7 @@ def print_summary() -> bool:
     """What became of every record of the latest batch; True when at least one payment was collected."""
     from agency_crm.db import transaction
     from agency_crm.extract import latest_batch_id
-    from agency_crm.ledger import WHOLE_RECORD, batch_record_keys, ledger_rows, rejection_rows
+    from agency_crm.ledger import WHOLE_RECORD, batch_record_keys, ledger_rows, money, rejection_rows
 
     with transaction() as connection:
         batch_id = latest_batch_id(connection)
@@ -120,16 +121,16 @@ def print_summary() -> bool:
         print(f"  {row['status']:<9}{row['record_key']}  {why}")
     print("Cases by lifecycle:         " + _counts(Counter(row["lifecycle"] or "?" for row in with_case)))
     paid = [row for row in with_case if (row["amount_collected"] or 0) > 0]
-    by_currency: dict[str, float] = defaultdict(float)
+    by_currency: dict[str, Decimal] = defaultdict(Decimal)
     for row in paid:
-        by_currency[row["currency"]] += float(row["amount_collected"])
+        by_currency[row["currency"]] += money(row["amount_collected"])
     amounts = ", ".join(f"{currency} {amount:,.2f}" for currency, amount in sorted(by_currency.items()))
     print(f"Amount collected:           {amounts or 'nothing yet'}  ({len(paid)} of {len(with_case)} cases paid)")
     for row in paid:
         state = ", ".join(part for part in (row["lifecycle"], row["close_code"]) if part)
         print(
-            f"  {row['record_key']}  {row['case_reference']}  {row['currency']} {float(row['amount_collected']):,.2f}"
-            f" of {float(row['amount_referred']):,.2f}  ({state})"
+            f"  {row['record_key']}  {row['case_reference']}  {row['currency']} {money(row['amount_collected']):,.2f}"
+            f" of {money(row['amount_referred']):,.2f}  ({state})"
         )
     return bool(paid)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, text
@@ -51,6 +52,32 @@ _UPSERT_LEDGER = text(
     # A failed attempt (say, a run of an old batch during an outage) never hides a case already made.
     + " WHERE excluded.status <> 'failed' OR referral_ledger.case_id IS NULL"
 )
+
+
+MONEY_COLUMNS = ("amount_referred", "remainder", "amount_collected")
+"""The ledger's amounts: bound as exact decimal text, read back with :func:`money`."""
+
+
+def stored(amount: Decimal | int | float | str | None) -> str | None:
+    """An amount as the ledger binds it: its exact decimal text (``"1234.50"``).
+
+    Database drivers take no ``Decimal`` (sqlite3) or would bind a float; the column is
+    ``NUMERIC(14, 2)``, so the database keeps every cent.
+    """
+    if amount is None:
+        return None
+    return format(money(amount), "f")
+
+
+def money(value: Decimal | int | float | str | None) -> Decimal | None:
+    """An amount read back from the database, exact.
+
+    SQLite hands ``NUMERIC(14, 2)`` back as a float; with at most 14 significant digits its
+    shortest text is the stored number, so ``repr`` recovers it to the cent.
+    """
+    if value is None or isinstance(value, Decimal):
+        return value
+    return Decimal(repr(value) if isinstance(value, float) else value)
 
 
 def now_iso() -> str:
@@ -92,9 +119,12 @@ def upsert_ledger(connection: Connection, entries: list[dict[str, Any]]) -> None
     """Insert or update one ledger row per entry (missing columns are stored as NULL)."""
     if entries:
         at = now_iso()
-        connection.execute(
-            _UPSERT_LEDGER, [{c: e.get(c) for c in LEDGER_COLUMNS} | {"updated_at": at} for e in entries]
-        )
+        connection.execute(_UPSERT_LEDGER, [_row(entry) | {"updated_at": at} for entry in entries])
+
+
+def _row(entry: dict[str, Any]) -> dict[str, Any]:
+    row = {c: entry.get(c) for c in LEDGER_COLUMNS}
+    return row | {c: stored(row[c]) for c in MONEY_COLUMNS}
 
 
 def invalid_entries(records: dict[str, Any], batch_of: dict[str, str], errors: dict[str, FieldErrors]) -> list[dict]:
@@ -120,8 +150,8 @@ def _text(value: Any) -> str | None:
     return value[:8] if isinstance(value, str) else None
 
 
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+def _number(value: Any) -> Decimal | None:
+    return money(value) if isinstance(value, int | float | Decimal) and not isinstance(value, bool) else None
 
 
 def ledger_rows(connection: Connection, record_keys: list[str]) -> list[dict[str, Any]]:

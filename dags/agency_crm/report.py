@@ -11,13 +11,14 @@ import datetime as dt
 import html
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from airflow.sdk import ObjectStoragePath
 from sqlalchemy import Connection, bindparam, text
 
 from agency_crm.artifacts import artifacts_base, write_artifact
-from agency_crm.ledger import batch_record_keys
+from agency_crm.ledger import batch_record_keys, money
 
 SERIES = (
     ("referred", "Referred", "#3f51b5"),
@@ -40,11 +41,11 @@ _ROWS = text(
 
 @dataclass
 class Totals:
-    """Money of one group of cases, in one currency."""
+    """Money of one group of cases, in one currency: exact sums, to the cent."""
 
-    referred: float = 0.0
-    collected: float = 0.0
-    outstanding: float = 0.0
+    referred: Decimal = Decimal(0)
+    collected: Decimal = Decimal(0)
+    outstanding: Decimal = Decimal(0)
 
 
 def load_rows(connection: Connection, record_keys: list[str]) -> list[dict[str, Any]]:
@@ -54,8 +55,8 @@ def load_rows(connection: Connection, record_keys: list[str]) -> list[dict[str, 
     return [dict(row) for row in connection.execute(_ROWS, {"keys": record_keys}).mappings()]
 
 
-def _amount(value: Any) -> float:
-    return float(value) if value is not None else 0.0
+def _amount(value: Any) -> Decimal:
+    return money(value) or Decimal(0)
 
 
 def totals_by(rows: Iterable[Mapping[str, Any]], key: str) -> dict[str, dict[str, Totals]]:
@@ -70,7 +71,7 @@ def totals_by(rows: Iterable[Mapping[str, Any]], key: str) -> dict[str, dict[str
         totals.referred += referred
         totals.collected += collected
         remainder = row.get("remainder")
-        totals.outstanding += _amount(remainder) if remainder is not None else max(referred - collected, 0.0)
+        totals.outstanding += _amount(remainder) if remainder is not None else max(referred - collected, Decimal(0))
     return result
 
 
@@ -79,7 +80,7 @@ def bar_chart(title: str, groups: Mapping[str, Totals], currency: str) -> str:
     label_width, bar_width, bar, gap = 160, 250, 11, 12
     group_height = bar * len(SERIES) + gap
     height = 34 + group_height * len(groups)
-    largest = max((getattr(t, name) for t in groups.values() for name, _, _ in SERIES), default=0.0) or 1.0
+    largest = max((getattr(t, name) for t in groups.values() for name, _, _ in SERIES), default=Decimal(0)) or 1
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{label_width + bar_width + 90}" '
         f'height="{height}" font-family="sans-serif" font-size="12">',
@@ -116,7 +117,7 @@ def _table(header: Iterable[str], rows: Iterable[Iterable[Any]]) -> str:
 
 
 def _money(value: Any) -> str:
-    return "" if value is None else f"{float(value):,.2f}"
+    return "" if value is None else f"{money(value):,.2f}"
 
 
 def render_report(

@@ -18,7 +18,7 @@ from uuid import UUID
 from pydantic import Field, ValidationError
 
 from debitura_provider.api.errors import DebituraError
-from debitura_provider.api.models._base import ApiModel, UtcDateTime
+from debitura_provider.api.models._base import ApiModel, Money, UtcDateTime
 
 SIGNATURE_HEADER = "X-Debitura-Signature"
 TIMESTAMP_HEADER = "X-Debitura-Timestamp"
@@ -128,10 +128,10 @@ class PaymentData(EventData):
     """``payment.created`` / ``payment.deleted``: the payment and what remains owed."""
 
     payment_id: str | None = None
-    amount: float | None = None
+    amount: Money | None = None
     currency: str | None = None
     date: str | None = None
-    remainder: float | None = None
+    remainder: Money | None = None
 
 
 class ChatCreatedData(EventData):

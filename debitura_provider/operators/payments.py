@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from debitura_provider.api import DebituraClient, RequestValidationError
+from debitura_provider.api import DebituraClient, RequestValidationError, to_wire
 from debitura_provider.api.models import Case, Lifecycle, Payment, TestPaymentRequest, TestPaymentResponse
 from debitura_provider.api.money import same_amount
 from debitura_provider.coercion import as_amount, as_bool
@@ -71,7 +71,7 @@ class RecordTestPaymentOperator(DebituraBaseOperator):
             self.close_hook()
 
     def _execute(self, context: Context) -> dict[str, Any]:
-        body = self._request(self.payment_date or _today()).to_wire()
+        body = to_wire(self._request(self.payment_date or _today()))  # amounts as exact decimal strings
         client = self.hook.get_client()
         case: Case = self.call("Reading the case", client.get_managed_case, self.case_id)
         case_id = str(case.id)
