@@ -76,6 +76,8 @@ TEST_PATHS: tuple[tuple[str, tuple[int, int]], ...] = (
     ("tests/hooks", (3, 0)),
     ("tests/airflow_layer", (3, 0)),  # operators, the sensor (poke, reschedule, deferrable), the trigger
     ("tests/dags", (3, 0)),  # the example DAGs with dag.test() against their own sandbox
+    ("tests/roles", (3, 0)),  # the collection-partner operators and the bank-feed example DAG
+    ("tests/portfolio/test_trigger.py", (3, 0)),  # the portfolio trigger (BaseEventTrigger, AssetWatcher: 3.0)
     ("tests/webhooks", (3, 0)),  # the receiver: plugin fastapi_apps and fastapi_root_middlewares, both 3.0
 )
 """The tests each row runs, with the first Airflow minor whose features they need."""
