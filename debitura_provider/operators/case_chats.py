@@ -92,11 +92,11 @@ class SyncCaseChatsOperator(DebituraBaseOperator):
         read = client.get_managed_case_chats if self.role == "managing" else client.get_case_chats
         engine = self._engine()
         table = self.table
-        known_sql = text(f"SELECT chat_id FROM {table} WHERE case_id IN :case_ids").bindparams(  # noqa: S608
+        known_sql = text(f"SELECT chat_id FROM {table} WHERE case_id IN :case_ids").bindparams(
             bindparam("case_ids", expanding=True)
         )
         insert = text(
-            f"INSERT INTO {table} (chat_id, case_id, date_created, role, role_label, author_email, message, "  # noqa: S608
+            f"INSERT INTO {table} (chat_id, case_id, date_created, role, role_label, author_email, message, "
             "is_seen, synced_at) VALUES (:chat_id, :case_id, :date_created, :role, :role_label, :author_email, "
             ":message, :is_seen, :synced_at) ON CONFLICT (chat_id) DO NOTHING"
         )

@@ -40,7 +40,12 @@ if TYPE_CHECKING:
     from debitura_provider.compat import Context
 
 DOCUMENT_TYPES = (
-    "DebtorDocuments", "CreditorDocuments", "PartnerDocuments", "OriginalInvoice", "DemandLetter", "Miscellaneous",
+    "DebtorDocuments",
+    "CreditorDocuments",
+    "PartnerDocuments",
+    "OriginalInvoice",
+    "DemandLetter",
+    "Miscellaneous",
 )
 """``DocumentType`` values ``POST /cases/{id}/files`` takes (the spec's list)."""
 MAX_DESCRIPTION = 500
@@ -109,22 +114,26 @@ class UploadCaseFileOperator(DebituraBaseOperator):
         name = (self.file_name or source.name or "").strip()
         if not name.lower().endswith(ALLOWED_FILE_EXTENSIONS):
             raise AirflowFailException(
-                f"Invalid file upload: File: extension of {name!r} not allowed; use one of "
+                f"Invalid file upload (nothing was sent): File: extension of {name!r} not allowed; use one of "
                 f"{' '.join(ALLOWED_FILE_EXTENSIONS)}"
             )
         if self.document_type and self.document_type not in DOCUMENT_TYPES:
             raise AirflowFailException(
-                f"Invalid file upload: DocumentType: {self.document_type!r} is not one of {', '.join(DOCUMENT_TYPES)}"
+                f"Invalid file upload (nothing was sent): DocumentType: {self.document_type!r} is not one of "
+                f"{', '.join(DOCUMENT_TYPES)}"
             )
         if self.description and len(self.description) > MAX_DESCRIPTION:
-            raise AirflowFailException(f"Invalid file upload: Description: must be at most {MAX_DESCRIPTION} characters")
+            raise AirflowFailException(
+                f"Invalid file upload (nothing was sent): Description: must be at most {MAX_DESCRIPTION} characters"
+            )
         try:
             size = source.stat().st_size
         except FileNotFoundError:
             raise AirflowFailException(f"path: no file at {source}") from None
         if size > MAX_FILE_BYTES:
             raise AirflowFailException(
-                f"Invalid file upload: File: {size} bytes is larger than Debitura's 25 MB ({MAX_FILE_BYTES} bytes)"
+                f"Invalid file upload (nothing was sent): File: {size} bytes is larger than Debitura's 25 MB "
+                f"({MAX_FILE_BYTES} bytes)"
             )
         return source, name
 
@@ -132,7 +141,9 @@ class UploadCaseFileOperator(DebituraBaseOperator):
         source, name = self._checked()
         content = source.read_bytes()
         if len(content) > MAX_FILE_BYTES:  # it grew since stat()
-            raise AirflowFailException(f"Invalid file upload: File: larger than Debitura's 25 MB ({MAX_FILE_BYTES} bytes)")
+            raise AirflowFailException(
+                f"Invalid file upload (nothing was sent): File: larger than Debitura's 25 MB ({MAX_FILE_BYTES} bytes)"
+            )
         case_id = str(self.case_id)
         digest = sha256_of(content)
         guard = SentOnce(context, self.STATE_KEY, [case_id, name, digest, self.document_type, self.description])
@@ -144,22 +155,36 @@ class UploadCaseFileOperator(DebituraBaseOperator):
         if guard.interrupted():
             since = guard.started_at() - CLOCK_SKEW
             files: list[CaseFile] = self.call("Reading the case's files", client.get_case_files, case_id)
-            uploaded = next((f for f in files if f.file_name == name and f.date_created and f.date_created >= since), None)
+            uploaded = next(
+                (f for f in files if f.file_name == name and f.date_created and f.date_created >= since), None
+            )
             if uploaded is not None:
-                self.log.info("An earlier try uploaded this file (%s) before failing; not uploading it again", uploaded.id)
+                self.log.info(
+                    "An earlier try uploaded this file (%s) before failing; not uploading it again", uploaded.id
+                )
         if uploaded is None:
             guard.sending()
             uploaded = self.call(
-                "Uploading the file", client.upload_case_file, case_id, name, content,
-                document_type=self.document_type or None, description=self.description or None,
+                "Uploading the file",
+                client.upload_case_file,
+                case_id,
+                name,
+                content,
+                document_type=self.document_type or None,
+                description=self.description or None,
             )
             self.log.info("Uploaded file %s (%d bytes) to case %s", uploaded.id, len(content), case_id)
         push_case_url(context, self.hook, case_id)
-        return guard.done({
-            "id": str(uploaded.id), "caseId": case_id, "documentType": uploaded.document_type,
-            "dateCreated": uploaded.date_created.isoformat() if uploaded.date_created else None,
-            "size": len(content), "sha256": digest,
-        })
+        return guard.done(
+            {
+                "id": str(uploaded.id),
+                "caseId": case_id,
+                "documentType": uploaded.document_type,
+                "dateCreated": uploaded.date_created.isoformat() if uploaded.date_created else None,
+                "size": len(content),
+                "sha256": digest,
+            }
+        )
 
 
 class SyncCaseFilesOperator(DebituraBaseOperator):
@@ -228,8 +253,12 @@ class SyncCaseFilesOperator(DebituraBaseOperator):
                     target.parent.mkdir(parents=True, exist_ok=True)
                     target.write_bytes(content)
                     manifest[str(f.id)] = {
-                        "object": target.name, "sha256": sha256_of(content), "size": len(content),
-                        "dateUpdated": _stamp(f), "fileName": f.file_name, "documentType": f.document_type,
+                        "object": target.name,
+                        "sha256": sha256_of(content),
+                        "size": len(content),
+                        "dateUpdated": _stamp(f),
+                        "fileName": f.file_name,
+                        "documentType": f.document_type,
                     }
                     totals["downloaded"] += 1
                     totals["bytes"] += len(content)
@@ -240,7 +269,11 @@ class SyncCaseFilesOperator(DebituraBaseOperator):
             push_case_url(context, self.hook, case_ids[0])
         self.log.info(
             "%d file(s) on %d case(s): %d downloaded (%d bytes), %d already stored",
-            totals["files"], totals["cases"], totals["downloaded"], totals["bytes"], totals["skipped"],
+            totals["files"],
+            totals["cases"],
+            totals["downloaded"],
+            totals["bytes"],
+            totals["skipped"],
         )
         return {**totals, "downloadedFileIds": fetched}
 
@@ -275,8 +308,10 @@ class SyncCaseFilesOperator(DebituraBaseOperator):
             stop=tenacity.stop_after_attempt(self.hook.settings.retry.attempts),
             wait=tenacity.wait_exponential_jitter(initial=0.5, max=10),
             retry=tenacity.retry_if_exception(
-                lambda e: isinstance(e, httpx.TransportError)
-                or (isinstance(e, AirflowException) and not isinstance(e, AirflowFailException))
+                lambda e: (
+                    isinstance(e, httpx.TransportError)
+                    or (isinstance(e, AirflowException) and not isinstance(e, AirflowFailException))
+                )
             ),
             reraise=True,
         )

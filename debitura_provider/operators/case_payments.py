@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from debitura_provider.api import BusinessRuleError, DebituraError, NotFoundError, RequestValidationError
+from debitura_provider.api import BusinessRuleError, DebituraError, RequestValidationError
 from debitura_provider.api._call import parse_model
 from debitura_provider.api.models import (
     Case,
@@ -58,7 +58,14 @@ def _read(fn: Callable[[Any, str], T], value: Any, field: str, what: str) -> T:
     try:
         return fn(value, field)
     except DebituraError as exc:
-        raise AirflowFailException(f"Invalid {what}: {exc}") from None
+        raise AirflowFailException(f"Invalid {what} (nothing was sent): {exc}") from None
+
+
+def _flag(value: Any, field: str, what: str) -> bool:
+    """A flag; unset (``None``, or ``"None"`` as a template renders it) is false."""
+    if value is None or (isinstance(value, str) and value.strip() in ("", "None")):
+        return False
+    return _read(as_bool, value, field, what)
 
 
 def _optional_amount(value: Any, field: str, what: str) -> Decimal | None:
@@ -71,7 +78,7 @@ def _validated(model: Any, body: dict[str, Any], what: str) -> Any:
     try:
         return parse_model(model, {k: v for k, v in body.items() if v is not None}, what)
     except RequestValidationError as exc:
-        raise AirflowFailException(f"Invalid {what}: {exc}") from None
+        raise AirflowFailException(str(exc)) from None
 
 
 def _money(value: Any) -> Decimal:
@@ -108,14 +115,18 @@ class _PaymentOperator(DebituraBaseOperator):
     def _body(self) -> dict[str, Any]:
         what = self.what
         if self.payment_date in (None, "", "None"):
-            raise AirflowFailException(f"Invalid {what}: date: the date the money arrived is required")
+            raise AirflowFailException(
+                f"Invalid {what} (nothing was sent): date: the date the money arrived is required"
+            )
         return {
             "date": self.payment_date,
             "paymentAmount": _read(as_amount, self.amount, "paymentAmount", what),
             "paymentRecipient": self.payment_recipient,
             "commissionPaymentStatus": self.commission_payment_status or None,
             "payoutCreditor": _optional_amount(self.payout_creditor, "payoutCreditor", what),
-            "payoutCollectionPartner": _optional_amount(self.payout_collection_partner, "payoutCollectionPartner", what),
+            "payoutCollectionPartner": _optional_amount(
+                self.payout_collection_partner, "payoutCollectionPartner", what
+            ),
         }
 
     def execute(self, context: Context) -> Any:
@@ -145,8 +156,16 @@ class RecordPaymentOperator(_PaymentOperator):
     """
 
     template_fields: Sequence[str] = (
-        "case_id", "amount", "payment_date", "payment_recipient", "commission_payment_status", "payout_creditor",
-        "payout_collection_partner", "close_case", "source_id", "idempotency_key",
+        "case_id",
+        "amount",
+        "payment_date",
+        "payment_recipient",
+        "commission_payment_status",
+        "payout_creditor",
+        "payout_collection_partner",
+        "close_case",
+        "source_id",
+        "idempotency_key",
     )
 
     def __init__(
@@ -170,7 +189,7 @@ class RecordPaymentOperator(_PaymentOperator):
     def work(self, context: Context) -> dict[str, Any]:
         body = {
             **self._body(),
-            "closeCase": _read(as_bool, self.close_case, "closeCase", "payment"),
+            "closeCase": _flag(self.close_case, "closeCase", "payment"),
             "createUnpaidCommissionFollowUp": self.create_unpaid_commission_follow_up,
         }
         request: CreatePaymentRequest = _validated(CreatePaymentRequest, body, "payment")
@@ -183,17 +202,22 @@ class RecordPaymentOperator(_PaymentOperator):
             response = client.record_payment(case_id, request, idempotency_key=key)
         except BusinessRuleError as exc:
             if "IdempotencyConflict" in exc.error_types:
+                which = f"source_id {self.source_id}" if self.source_id else "its Idempotency-Key"
                 raise AirflowFailException(
-                    f"Recording the payment failed: this payment ({'source_id ' + str(self.source_id) if self.source_id else 'its key'}) "
-                    f"was recorded before with a different amount, date or split; Debitura keeps the first. {exc}"
+                    f"Recording the payment failed: this payment ({which}) was recorded before with a different "
+                    f"amount, date or split; Debitura keeps the first. {exc}"
                 ) from None
             raise airflow_error(exc, "Recording the payment") from None
         except DebituraError as exc:
             raise airflow_error(exc, "Recording the payment") from None
         push_case_url(context, self.hook, case_id)
         self.log.info(
-            "Payment %s of %s recorded on case %s; remaining %s%s", response.payment_id, response.payment_amount,
-            response.case_reference, response.remaining_amount, " (case closed)" if response.case_closed else "",
+            "Payment %s of %s recorded on case %s; remaining %s%s",
+            response.payment_id,
+            response.payment_amount,
+            response.case_reference,
+            response.remaining_amount,
+            " (case closed)" if response.case_closed else "",
         )
         return to_wire(response)
 
@@ -208,8 +232,15 @@ class UpdatePaymentOperator(_PaymentOperator):
     """
 
     template_fields: Sequence[str] = (
-        "case_id", "payment_id", "amount", "payment_date", "payment_recipient", "commission_payment_status",
-        "payout_creditor", "payout_collection_partner", "reopen_case_if_needed",
+        "case_id",
+        "payment_id",
+        "amount",
+        "payment_date",
+        "payment_recipient",
+        "commission_payment_status",
+        "payout_creditor",
+        "payout_collection_partner",
+        "reopen_case_if_needed",
     )
     what = "payment update"
 
@@ -219,7 +250,7 @@ class UpdatePaymentOperator(_PaymentOperator):
         self.reopen_case_if_needed = reopen_case_if_needed
 
     def work(self, context: Context) -> dict[str, Any]:
-        reopen = _read(as_bool, self.reopen_case_if_needed, "reopenCaseIfNeeded", self.what)
+        reopen = _flag(self.reopen_case_if_needed, "reopenCaseIfNeeded", self.what)
         request: UpdatePaymentRequest = _validated(
             UpdatePaymentRequest, {**self._body(), "reopenCaseIfNeeded": reopen}, self.what
         )
@@ -233,8 +264,9 @@ class UpdatePaymentOperator(_PaymentOperator):
         try:
             updated = client.update_payment(str(case.id), str(payment.id), request)
         except BusinessRuleError as exc:
-            raise AirflowFailException(f"Editing payment {payment.id} on case {case.reference} failed: {INVOICED}. "
-                                       f"Debitura said: {exc}") from None
+            raise AirflowFailException(
+                f"Editing payment {payment.id} on case {case.reference} failed: {INVOICED}. Debitura said: {exc}"
+            ) from None
         except DebituraError as exc:
             raise airflow_error(exc, "Editing the payment") from None
         self.log.info("Payment %s on case %s is now %s", updated.id, case.reference, updated.gross_amount)
@@ -267,7 +299,7 @@ class DeletePaymentOperator(DebituraBaseOperator):
             self.close_hook()
 
     def _delete(self, context: Context) -> dict[str, Any]:
-        reopen = _read(as_bool, self.reopen_case_if_needed, "reopenCaseIfNeeded", "payment deletion")
+        reopen = _flag(self.reopen_case_if_needed, "reopenCaseIfNeeded", "payment deletion")
         client = self.hook.get_client()
         guard = SentOnce(context, self.STATE_KEY, [str(self.case_id), str(self.payment_id)])
         earlier = guard.result()
@@ -286,8 +318,9 @@ class DeletePaymentOperator(DebituraBaseOperator):
         try:
             client.delete_payment(str(case.id), str(payment.id), reopen_case_if_needed=reopen)
         except BusinessRuleError as exc:
-            raise AirflowFailException(f"Deleting payment {payment.id} on case {case.reference} failed: {INVOICED}. "
-                                       f"Debitura said: {exc}") from None
+            raise AirflowFailException(
+                f"Deleting payment {payment.id} on case {case.reference} failed: {INVOICED}. Debitura said: {exc}"
+            ) from None
         except DebituraError as exc:
             raise airflow_error(exc, "Deleting the payment") from None
         self.log.info("Deleted payment %s on case %s", payment.id, case.reference)
@@ -303,8 +336,10 @@ def _case_and_payment(operator: DebituraBaseOperator, client: Any, payment_id: s
 
 def _check_reopen(case: Case, owing_after: Decimal, reopen: bool) -> None:
     """Debitura answers 409 when a change leaves a Paid case owing and reopening was not allowed."""
-    paid = case.lifecycle_state is Lifecycle.CLOSED and case.close_code is not None and (
-        CloseCode.parse(case.close_code) is CloseCode.PAID
+    paid = (
+        case.lifecycle_state is Lifecycle.CLOSED
+        and case.close_code is not None
+        and (CloseCode.parse(case.close_code) is CloseCode.PAID)
     )
     if paid and owing_after > 0 and not reopen:
         raise AirflowFailException(

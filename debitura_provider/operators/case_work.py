@@ -32,6 +32,7 @@ from debitura_provider.api.models import (
     StartCaseRequest,
     to_wire,
 )
+from debitura_provider.coercion import as_amount
 from debitura_provider.compat import AirflowFailException
 from debitura_provider.failures import airflow_error
 from debitura_provider.links import DebituraCaseLink, push_case_url
@@ -47,7 +48,7 @@ CLOCK_SKEW = timedelta(minutes=5)
 
 
 def _refuse(what: str, exc: RequestValidationError) -> AirflowFailException:
-    return AirflowFailException(f"Invalid {what}: {exc}")
+    return AirflowFailException(str(exc))
 
 
 def _validated(model: Any, body: dict[str, Any], what: str) -> Any:
@@ -55,6 +56,15 @@ def _validated(model: Any, body: dict[str, Any], what: str) -> Any:
         return parse_model(model, {k: v for k, v in body.items() if v is not None}, what)
     except RequestValidationError as exc:
         raise _refuse(what, exc) from None
+
+
+def _fee(value: Any, field: str) -> Decimal:
+    if value is None or (isinstance(value, str) and value.strip() in ("", "None")):
+        return Decimal(0)
+    try:
+        return as_amount(value, field)
+    except DebituraError as exc:
+        raise AirflowFailException(f"Invalid start request (nothing was sent): {exc}") from None
 
 
 def _money(value: Any) -> Decimal:
@@ -104,8 +114,14 @@ class StartCaseOperator(_CaseOperator):
     """
 
     template_fields: Sequence[str] = (
-        "case_id", "welcome_message", "user_email", "collection_partner_reference", "assigned_user_email",
-        "interest_fees", "reminder_fees", "collection_fees",
+        "case_id",
+        "welcome_message",
+        "user_email",
+        "collection_partner_reference",
+        "assigned_user_email",
+        "interest_fees",
+        "reminder_fees",
+        "collection_fees",
     )
 
     def __init__(
@@ -131,15 +147,19 @@ class StartCaseOperator(_CaseOperator):
         self.collection_fees = collection_fees
 
     def work(self, context: Context) -> dict[str, Any]:
-        request: StartCaseRequest = _validated(StartCaseRequest, {
-            "welcomeMessage": self.welcome_message,
-            "userEmail": self.user_email,
-            "collectionPartnerReference": self.collection_partner_reference or None,
-            "assignedUserEmail": self.assigned_user_email or None,
-            "interestFees": self.interest_fees,
-            "reminderFees": self.reminder_fees,
-            "collectionFees": self.collection_fees,
-        }, "start request")
+        request: StartCaseRequest = _validated(
+            StartCaseRequest,
+            {
+                "welcomeMessage": self.welcome_message,
+                "userEmail": self.user_email,
+                "collectionPartnerReference": self.collection_partner_reference or None,
+                "assignedUserEmail": self.assigned_user_email or None,
+                "interestFees": _fee(self.interest_fees, "interestFees"),
+                "reminderFees": _fee(self.reminder_fees, "reminderFees"),
+                "collectionFees": _fee(self.collection_fees, "collectionFees"),
+            },
+            "start request",
+        )
         case = self.read_case(context)
         if case.lifecycle_state is not Lifecycle.PENDING_VERIFICATION:
             if case.date_collection_started is None or not self._started_as_asked(case, request):
@@ -149,9 +169,12 @@ class StartCaseOperator(_CaseOperator):
                 )
             self.log.info("Case %s (%s) was already started; nothing sent", case.id, case.reference)
             return {
-                "caseId": str(case.id), "caseReference": case.reference, "status": case.lifecycle,
+                "caseId": str(case.id),
+                "caseReference": case.reference,
+                "status": case.lifecycle,
                 "activatedAt": case.date_collection_started.isoformat(),
-                "collectionPartnerReference": request.collection_partner_reference, "alreadyStarted": True,
+                "collectionPartnerReference": request.collection_partner_reference,
+                "alreadyStarted": True,
             }
         response = self.call("Starting the case", self.hook.get_client().start_case, self.case_id, request)
         self.log.info("Started case %s (%s): %s", response.case_id, response.case_reference, response.status)
@@ -197,7 +220,7 @@ class AddCaseNoteOperator(_CaseOperator):
             "note",
         )
         if request.event_date is not None and request.event_date > datetime.now(timezone.utc) + timedelta(minutes=1):
-            raise AirflowFailException("Invalid note: eventDate: must not be in the future")
+            raise AirflowFailException("Invalid note (nothing was sent): eventDate: must not be in the future")
         client = self.hook.get_client()
         case_id = str(self.case_id)
         guard = SentOnce(context, self.STATE_KEY, [case_id, request.to_wire()])
@@ -225,8 +248,12 @@ class AddCaseNoteOperator(_CaseOperator):
             created = item.date is not None and (request.event_date is not None or item.date >= since - CLOCK_SKEW)
             if item.type == "NoteAdded" and created and item.description == request.description:
                 self.log.info("An earlier try added this note before failing; not adding it again")
-                return {"id": None, "caseReference": None, "createdAt": item.date.isoformat() if item.date else None,
-                        "eventDate": request.event_date.isoformat() if request.event_date else None}
+                return {
+                    "id": None,
+                    "caseReference": None,
+                    "createdAt": item.date.isoformat() if item.date else None,
+                    "eventDate": request.event_date.isoformat() if request.event_date else None,
+                }
         return None
 
 
@@ -287,9 +314,12 @@ class CloseCaseOperator(_CaseOperator):
             if case.close_code and CloseCode.parse(case.close_code) is code:
                 self.log.info("Case %s was already closed as %s; nothing sent", case.id, code.value)
                 return {
-                    "caseReference": case.reference, "closeCode": code.api_name, "closeCodeDescription": code.value,
+                    "caseReference": case.reference,
+                    "closeCode": code.api_name,
+                    "closeCodeDescription": code.value,
                     "closedAt": case.date_finished.isoformat() if case.date_finished else None,
-                    "finalOutstandingAmount": str(case.remainder), "totalPayments": str(_paid_off(case)),
+                    "finalOutstandingAmount": str(case.remainder),
+                    "totalPayments": str(_paid_off(case)),
                     "alreadyClosed": True,
                 }
             raise AirflowFailException(f"Case {case.id} ({case.reference}) is already closed as {case.close_code}.")
@@ -297,8 +327,14 @@ class CloseCaseOperator(_CaseOperator):
         response = self.call("Closing the case", self.hook.get_client().close_case, self.case_id, request)
         self.log.info("Closed case %s as %s", case.id, code.value)
         wire = to_wire(response)
-        keep = ("caseReference", "closeCode", "closeCodeDescription", "closedAt", "finalOutstandingAmount",
-                "totalPayments")
+        keep = (
+            "caseReference",
+            "closeCode",
+            "closeCodeDescription",
+            "closedAt",
+            "finalOutstandingAmount",
+            "totalPayments",
+        )
         return {**{k: wire.get(k) for k in keep}, "alreadyClosed": False}
 
     @staticmethod

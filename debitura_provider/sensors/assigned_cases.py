@@ -33,6 +33,9 @@ if TYPE_CHECKING:
 class AssignedCasesSensor(DebituraHookMixin, BaseSensorOperator):
     """Waits until at least ``min_cases`` cases assigned to this partner wait for acceptance.
 
+    ``min_cases=0`` makes it a single look: it returns at once with whatever waits (maybe nothing),
+    for a DAG that runs on a schedule and handles what came in since its last run.
+
     Use it with the collection-partner connection (the key of the agency's collection-partner
     account). ``mode="reschedule"`` frees the worker slot between pokes.
 
@@ -74,16 +77,19 @@ class AssignedCasesSensor(DebituraHookMixin, BaseSensorOperator):
 
     def poke(self, context: Context) -> PokeReturnValue:
         try:
-            excluded = set() if not self.exclude_case_ids else {
-                i.lower() for i in as_id_list(self.exclude_case_ids, "exclude_case_ids")
-            }
+            excluded = (
+                set()
+                if not self.exclude_case_ids
+                else {i.lower() for i in as_id_list(self.exclude_case_ids, "exclude_case_ids")}
+            )
             wanted = as_int(self.min_cases, "min_cases")
             with_tests = as_bool(self.include_test_cases, "include_test_cases")
         except DebituraError as exc:
             raise AirflowFailException(str(exc)) from None
         try:
             found = [
-                case for case in self.hook.get_client().iter_cases(
+                case
+                for case in self.hook.get_client().iter_cases(
                     statuses=self.statuses, sort="DateCreated:asc", include_test_cases=with_tests
                 )
                 if str(case.id) not in excluded
@@ -94,7 +100,7 @@ class AssignedCasesSensor(DebituraHookMixin, BaseSensorOperator):
                 return PokeReturnValue(is_done=False)
             raise AirflowFailException(f"Listing assigned cases failed: {exc}") from None
         self.log.info("%d case(s) wait for acceptance (want %d)", len(found), wanted)
-        if len(found) < max(wanted, 1):
+        if len(found) < wanted:
             return PokeReturnValue(is_done=False)
         return PokeReturnValue(
             is_done=True, xcom_value={"caseIds": [str(c.id) for c in found], "cases": [summary(c) for c in found]}
