@@ -7,11 +7,13 @@ import json
 import time
 from collections.abc import Sequence
 from datetime import timedelta
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from debitura_provider.api import DebituraError
 from debitura_provider.api.endpoints import MAX_PAGE_SIZE
-from debitura_provider.api.watch import CaseWatch, WatchSpec, WatchState, normalize_case_ids, poll, run_sync
+from debitura_provider.api.watch import CaseWatch, WatchSpec, WatchState, normalize_case_ids, run_sync
+from debitura_provider.api.watch.scan import WatchedListing
 from debitura_provider.coercion import as_id_list
 from debitura_provider.compat import (
     AirflowException,
@@ -41,7 +43,9 @@ class ManagedCaseSensor(DebituraHookMixin, BaseSensorOperator):
     from the lifecycle at the sensor's first poll). A case that met the condition once stays counted.
 
     Each poll costs ``ceil(N / chunk_size)`` list requests for N cases, plus one payments read per
-    case whose money moved. Modes ``poke`` and ``reschedule`` use the blocking client; between
+    case whose money moved; from 300 cases on, pokes of one ``poke``-mode try (and the deferred
+    trigger's shared poller) find the changes with the portfolio scan instead, about one request.
+    Modes ``poke`` and ``reschedule`` use the blocking client; between
     reschedules the baseline lives in the task's ``task_state_store``. Deferred (``deferrable``,
     default ``[operators] default_deferrable``), the sensor checks once, then hands the baseline to
     :class:`~debitura_provider.triggers.managed_cases.ManagedCaseTrigger`, which keeps its own
@@ -146,11 +150,16 @@ class ManagedCaseSensor(DebituraHookMixin, BaseSensorOperator):
             raise AirflowFailException(f"Watching Debitura cases failed: {event.get('message')}")
         raise AirflowException(f"ManagedCaseSensor got a trigger event with unknown status {status!r}")
 
+    @cached_property
+    def _listing(self) -> WatchedListing:
+        """Kept across the pokes of one try (``poke`` mode): large watched sets are scanned, not chunked."""
+        return WatchedListing()
+
     def _check(self, context: Context) -> dict[str, Any] | None:
         """One poll cycle; the result when the watch is satisfied, else None."""
         watch = self._load_watch(context)
         try:
-            result = run_sync(self.hook.get_client(), poll(watch, self.chunk_size))
+            result = run_sync(self.hook.get_client(), self._listing.poll(watch, self.chunk_size))
         except DebituraError as exc:
             if is_transient(exc):
                 self.log.warning("Polling %d case(s) failed, will poll again: %s", len(watch.case_ids), exc)
