@@ -38,14 +38,24 @@ def airflow_env(home: Path) -> dict[str, str]:
 
 
 # --8<-- [start:connections]
-def connections(base_url: str, api_key: str, portal_url: str, crm_path: Path) -> dict[str, dict[str, Any]]:
-    """The two connections the example DAGs use: Debitura (the sandbox) and the CRM (a SQLite file)."""
+def connections(
+    base_url: str, api_key: str, portal_url: str, crm_path: Path, collection_api_key: str = "sandbox-workbench-key"
+) -> dict[str, dict[str, Any]]:
+    """The connections the example DAGs use: the agency's two Debitura accounts (the sandbox's managing
+    partner, and its collection partner "Workbench Collections ApS") and the CRM (a SQLite file)."""
     return {
         "debitura_default": {
             "conn_type": "debitura",
             "description": "Debitura Collection Partner API (local sandbox)",
             "host": base_url,
             "password": api_key,
+            "extra": {"portal_url": portal_url},
+        },
+        "debitura_collection": {
+            "conn_type": "debitura",
+            "description": "The agency's collection-partner account at Debitura (local sandbox)",
+            "host": base_url,
+            "password": collection_api_key,
             "extra": {"portal_url": portal_url},
         },
         "debitura_crm": {
