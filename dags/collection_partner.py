@@ -4,7 +4,10 @@ The agency holds two Debitura accounts: its managing-partner key (``debitura_def
 it refers its clients' invoices, and its collection-partner key (``debitura_collection``), with which
 it works the cases Debitura assigns to it. This DAG uses the second, then checks with the first.
 
-1. ``wait_for_assigned_cases``: cases waiting for acceptance (Pending Verification).
+Hourly (or whenever Debitura's ``case.assigned`` webhook wakes it, see docs):
+
+1. ``wait_for_assigned_cases``: cases waiting for acceptance (Pending Verification); with
+   ``min_new_cases`` above 0 it waits up to five minutes for that many.
 2. ``accept_case`` (one per case): start it with the agency's reference ``AG-<reference>``, a
    welcome message and its reminder fee.
 3. ``load_bank_feed``: the bank's lines are in the CRM's ``bank_feed`` table (the bank import puts
@@ -120,12 +123,14 @@ def debitura_collection_partner() -> None:
             for case in found["cases"]
         ]
 
+    # --8<-- [start:accept]
     accepted = StartCaseOperator.partial(
         task_id="accept_case",
         debitura_conn_id=COLLECTION_CONN_ID,
         welcome_message="{{ params.welcome_message }}",
         reminder_fees="{{ params.reminder_fee }}",
     ).expand_kwargs(plan_acceptance(assigned.output))
+    # --8<-- [end:accept]
 
     @task(trigger_rule="none_failed")
     def load_bank_feed(params: dict[str, Any]) -> dict[str, int]:
@@ -182,12 +187,14 @@ def debitura_collection_partner() -> None:
             for p in pending
         ]
 
+    # --8<-- [start:record_payments]
     planned = reconcile()
     recorded = RecordPaymentOperator.partial(
         task_id="record_payment",
         debitura_conn_id=COLLECTION_CONN_ID,
         payment_recipient="CollectionPartner",
     ).expand_kwargs(planned)
+    # --8<-- [end:record_payments]
 
     @task(trigger_rule="none_failed")
     def book_payments(plans: list[dict[str, Any]], results: Any) -> list[dict[str, str]]:

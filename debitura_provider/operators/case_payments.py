@@ -174,13 +174,26 @@ class RecordPaymentOperator(_PaymentOperator):
         case_id: str,
         amount: Any,
         payment_date: Any,
+        payment_recipient: str = "CollectionPartner",
+        commission_payment_status: str | None = None,
+        payout_creditor: Any = None,
+        payout_collection_partner: Any = None,
         close_case: Any = False,
         create_unpaid_commission_follow_up: bool = True,
         source_id: str | None = None,
         idempotency_key: str | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(case_id=case_id, amount=amount, payment_date=payment_date, **kwargs)
+        super().__init__(
+            case_id=case_id,
+            amount=amount,
+            payment_date=payment_date,
+            payment_recipient=payment_recipient,
+            commission_payment_status=commission_payment_status,
+            payout_creditor=payout_creditor,
+            payout_collection_partner=payout_collection_partner,
+            **kwargs,
+        )
         self.close_case = close_case
         self.create_unpaid_commission_follow_up = create_unpaid_commission_follow_up
         self.source_id = source_id
