@@ -1,20 +1,21 @@
 """How client errors become Airflow task outcomes.
 
-A request Debitura refused for what it said (4xx other than 409/429), or one that never left
-because a field is invalid, cannot succeed on retry: it fails the task for good
-(``AirflowFailException``). Outages, 5xx, 429 and in-flight conflicts that outlived the client's own
-retries may pass: they fail the try (``AirflowException``) so Airflow's ``retries`` apply.
+Each error says whether it may pass (``retryable``, :mod:`debitura_provider.api.errors`). One that
+may not (a 4xx Debitura refused for what it said, a request that never left because a field is
+invalid, a 409 that needs a different request) fails the task for good (``AirflowFailException``).
+Outages, 5xx, 429 and in-flight 409s that outlived the client's own retries fail the try
+(``AirflowException``) so Airflow's ``retries`` apply.
 """
 
 from __future__ import annotations
 
-from debitura_provider.api import ConflictError, RateLimitError, ServerError, TransportError
+from debitura_provider.api import DebituraError
 from debitura_provider.compat import AirflowException, AirflowFailException
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Whether trying again later may succeed."""
-    return isinstance(exc, TransportError | ServerError | RateLimitError | ConflictError)
+    """Whether trying again later may succeed: the error's own ``retryable``."""
+    return isinstance(exc, DebituraError) and exc.retryable
 
 
 def airflow_error(exc: Exception, doing: str) -> AirflowException:

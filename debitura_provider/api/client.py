@@ -31,7 +31,6 @@ from debitura_provider.api.errors import (
     ConfigurationError,
     DebituraError,
     RateLimitError,
-    ServerError,
     TransportError,
     error_from_response,
 )
@@ -152,7 +151,7 @@ class _ClientCore:
     def _finish(self, call: Call[T], response: httpx.Response) -> T:
         if response.is_success:
             return call.parse(response)
-        error = error_from_response(response, call.method, call.path)
+        error = error_from_response(response, call.method, call.path, idempotency_key_sent=bool(call.idempotency_key))
         if isinstance(error, RateLimitError) and error.retry_after:
             self._budget.hold(error.retry_after)  # every request of this key waits, not just this one
         raise error
@@ -162,14 +161,14 @@ class _ClientCore:
         backoff = tenacity.wait_exponential_jitter(initial=policy.backoff_initial, max=policy.backoff_max)
 
         def should_retry(exc: BaseException) -> bool:
-            if isinstance(exc, RateLimitError):
+            # Whether it may pass is the error's to say; whether sending again is harmless is the call's.
+            if not isinstance(exc, DebituraError) or not exc.retryable:
+                return False
+            if isinstance(exc, RateLimitError):  # refused before any work: always safe to send again
                 return exc.retry_after is None or exc.retry_after <= policy.max_retry_after
-            if isinstance(exc, ServerError):
-                return call.replay_safe
-            if isinstance(exc, TransportError):
-                # A refused connection never reached Debitura; anything later may have been processed.
-                return isinstance(exc.__cause__, httpx.ConnectError | httpx.ConnectTimeout) or call.replay_safe
-            return False
+            if isinstance(exc, TransportError) and isinstance(exc.__cause__, httpx.ConnectError | httpx.ConnectTimeout):
+                return True  # a refused connection never reached Debitura
+            return call.replay_safe
 
         def wait(state: tenacity.RetryCallState) -> float:
             exc = state.outcome.exception() if state.outcome else None

@@ -1,7 +1,32 @@
-"""One error hierarchy for everything that can go wrong talking to Debitura.
+"""Every exception of the package, and whether trying again later may succeed.
 
-Messages say what happened and what to do. None of them ever carries the API key: the key lives
-only in the request's auth flow, never in an exception, a log line or a repr.
+Messages say what happened and what to do. None of them ever carries the API key or the webhook
+secret: the key lives only in the request's auth flow, never in an exception, a log line or a repr.
+
+::
+
+    DebituraError                    base of every error here              retryable
+    ├── ConfigurationError           unsafe or unusable settings/values    no
+    │   └── ReceiverNotConfigured    the webhook receiver has no secret    no
+    ├── RequestValidationError       refused before sending                no
+    ├── CasesNotFound                watched ids the list no longer has    no
+    ├── SignatureError               webhook signature missing or wrong    no
+    ├── EnvelopeError                webhook body is not an envelope       no
+    ├── SecretStoreError             webhook secret cannot be stored       no
+    ├── TransportError               Debitura unreachable or too slow      yes
+    └── ApiError                     Debitura answered an error status     by status:
+        ├── BadRequestError          400                                   no
+        ├── AuthenticationError      401                                   no
+        ├── PermissionDeniedError    403                                   no
+        ├── NotFoundError            404                                   no
+        ├── ConflictError            409                                   with an Idempotency-Key
+        ├── BusinessRuleError        422                                   no
+        ├── RateLimitError           429                                   yes
+        └── ServerError              5xx                                   yes
+
+``retryable`` is read by the client (whether to send again now, if the request is safe to
+replay), by the Airflow layer (``failures.is_transient``: fail the try or fail the task for good)
+and by the bulk referral (an outcome's ``retryable``). See :attr:`ApiError.retryable` for the 409.
 """
 
 from __future__ import annotations
@@ -22,9 +47,31 @@ FieldErrors = dict[str, list[str]]
 class DebituraError(Exception):
     """Base of every error this package raises."""
 
+    @property
+    def retryable(self) -> bool:
+        """Whether the same request may succeed later, unchanged. Each class answers once."""
+        return False
+
 
 class ConfigurationError(DebituraError, ValueError):
-    """The client was set up in a way that is unsafe or cannot work (say, plain http to a public host)."""
+    """Settings or a value that are unsafe or cannot work (say, plain http to a public host, or a
+    connection extra that is not a number); the message names the setting."""
+
+
+class ReceiverNotConfigured(ConfigurationError):
+    """The webhook receiver's connection or its ``webhook_secret`` is missing; never holds the secret."""
+
+
+class SignatureError(DebituraError):
+    """A delivery whose signature is missing, malformed, stale, from the future, or wrong."""
+
+
+class EnvelopeError(DebituraError):
+    """A delivery whose body is not a Debitura event envelope."""
+
+
+class SecretStoreError(DebituraError):
+    """The webhook secret cannot be stored where the receiver will read it; never carries the secret."""
 
 
 class RequestValidationError(DebituraError, ValueError):
@@ -63,6 +110,10 @@ class CasesNotFound(DebituraError):
 class TransportError(DebituraError):
     """Debitura could not be reached, or did not answer in time."""
 
+    @property
+    def retryable(self) -> bool:
+        return True
+
     def __init__(self, method: str, path: str, cause: httpx.TransportError) -> None:
         self.method = method
         self.path = path
@@ -88,6 +139,7 @@ class ApiError(DebituraError):
         business_errors: Sequence[BusinessError] = (),
         field_errors: FieldErrors | None = None,
         retry_after: float | None = None,
+        idempotency_key_sent: bool = False,
     ) -> None:
         self.status_code = status_code
         self.method = method
@@ -97,7 +149,22 @@ class ApiError(DebituraError):
         self.business_errors = list(business_errors)
         self.field_errors = field_errors or {}
         self.retry_after = retry_after
+        self.idempotency_key_sent = idempotency_key_sent
         super().__init__(self._describe())
+
+    @property
+    def retryable(self) -> bool:
+        """5xx and 429 pass. A 409 passes only for a request that carried an ``Idempotency-Key``.
+
+        Debitura answers 409 for four things: the same key is still being processed ("retry after
+        the indicated delay"), a payment change would reopen a Paid case, a fee change needs its
+        price change confirmed, a file goes to a Merged case. Only the first passes on its own; it
+        is also the only one sent with a key (creating cases, payments, chats), and a retry with the
+        same key returns the first request's answer. The others need a different request, so
+        retrying them would only repeat the refusal.
+        """
+        status = self.status_code
+        return status >= 500 or status == 429 or (status == 409 and self.idempotency_key_sent)
 
     @property
     def error_types(self) -> list[str]:
@@ -163,7 +230,9 @@ _BY_STATUS: Mapping[int, type[ApiError]] = {
 }
 
 
-def error_from_response(response: httpx.Response, method: str, path: str) -> ApiError:
+def error_from_response(
+    response: httpx.Response, method: str, path: str, *, idempotency_key_sent: bool = False
+) -> ApiError:
     """Read any of Debitura's error shapes (ApiErrorResponseDto, field map, ProblemDetails, 429 body)."""
     status = response.status_code
     cls = _BY_STATUS.get(status, ServerError if status >= 500 else ApiError)
@@ -181,6 +250,7 @@ def error_from_response(response: httpx.Response, method: str, path: str) -> Api
         business_errors=parsed.business_errors,
         field_errors=field_errors,
         retry_after=retry_after,
+        idempotency_key_sent=idempotency_key_sent,
     )
 
 

@@ -27,14 +27,10 @@ from debitura_provider.api.errors import (
     AuthenticationError,
     BadRequestError,
     BusinessRuleError,
-    ConflictError,
     DebituraError,
     FieldErrors,
     PermissionDeniedError,
-    RateLimitError,
     RequestValidationError,
-    ServerError,
-    TransportError,
     field_errors_of,
 )
 from debitura_provider.api.models import Case, CreateManagedCaseRequest
@@ -183,12 +179,10 @@ async def _create(
         return Outcome(key, Status.REJECTED, reason=_api_reason(exc), field_errors=exc.field_errors or None), False
     except BusinessRuleError as exc:
         return Outcome(key, Status.REJECTED, reason=_api_reason(exc)), False
-    except (TransportError, ServerError, RateLimitError, ConflictError) as exc:
-        return Outcome(key, Status.FAILED, reason=str(exc), retryable=True), False
     except (AuthenticationError, PermissionDeniedError) as exc:
         return Outcome(key, Status.FAILED, reason=_api_reason(exc)), True
-    except DebituraError as exc:
-        return Outcome(key, Status.FAILED, reason=str(exc)), False
+    except DebituraError as exc:  # an outage, a 5xx, a 429, a 409 still in flight: the error says if it may pass
+        return Outcome(key, Status.FAILED, reason=str(exc), retryable=exc.retryable), False
     created = case.date_created
     earlier = created is not None and created < sent_at - CLOCK_TOLERANCE
     return Outcome(key, Status.EXISTING if earlier else Status.CREATED, case=case), False

@@ -17,7 +17,7 @@ from uuid import UUID
 
 from pydantic import Field, ValidationError
 
-from debitura_provider.api.errors import DebituraError
+from debitura_provider.api.errors import EnvelopeError, SignatureError
 from debitura_provider.api.models._base import ApiModel, Money, UtcDateTime
 
 SIGNATURE_HEADER = "X-Debitura-Signature"
@@ -29,14 +29,6 @@ TOLERANCE_SECONDS = 300
 """How old a signature may be; Debitura's own sample rejects anything older."""
 FUTURE_SKEW_SECONDS = 15
 """How far ahead of our clock a signature may be (clock skew); 30 s ahead is refused."""
-
-
-class SignatureError(DebituraError):
-    """A delivery whose signature is missing, malformed, stale, from the future, or wrong."""
-
-
-class EnvelopeError(DebituraError):
-    """A delivery whose body is not a Debitura event envelope."""
 
 
 def _key(secret: str) -> bytes:

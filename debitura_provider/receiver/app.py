@@ -20,6 +20,7 @@ import anyio
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from debitura_provider.api.errors import ReceiverNotConfigured
 from debitura_provider.api.personal_data import event_envelope
 from debitura_provider.api.webhooks import (
     SIGNATURE_HEADER,
@@ -56,10 +57,6 @@ class ReceiverSettings:
             enqueue_timeout=conf.getfloat("debitura", "webhook_enqueue_timeout", fallback=cls.enqueue_timeout),
             record_interval=conf.getfloat("debitura", "webhook_record_interval", fallback=cls.record_interval),
         )
-
-
-class ReceiverNotConfigured(Exception):
-    """The connection or its ``webhook_secret`` is missing; the message never holds the secret."""
 
 
 def read_secret(conn_id: str) -> str:

@@ -12,11 +12,8 @@ import os
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from debitura_provider.api.errors import SecretStoreError
 from debitura_provider.hooks.debitura import WEBHOOK_SECRET_FIELD
-
-
-class SecretStoreError(Exception):
-    """The secret cannot be stored where the receiver will read it; never carries the secret."""
 
 
 def check_writable(conn_id: str) -> None:

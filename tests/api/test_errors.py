@@ -138,3 +138,34 @@ def test_not_found_message_says_what_to_check(client: DebituraClient) -> None:
     respx.get(f"{BASE}/managed-cases/{CASE_ID}").respond(404, json={"message": "Case not found"})
     with pytest.raises(NotFoundError, match="Check the id"):
         client.get_managed_case(CASE_ID)
+
+
+@pytest.mark.parametrize(
+    ("status", "sent_key", "retryable"),
+    [(400, True, False), (401, False, False), (403, False, False), (404, False, False), (409, False, False),
+     (409, True, True), (422, True, False), (429, False, True), (500, False, True), (503, True, True)],
+)
+def test_each_error_says_once_whether_it_may_pass(status: int, sent_key: bool, retryable: bool) -> None:
+    from debitura_provider.api.errors import error_from_response
+    from debitura_provider.failures import is_transient
+
+    error = error_from_response(httpx.Response(status), "POST", "/x", idempotency_key_sent=sent_key)
+    assert error.retryable is retryable
+    assert is_transient(error) is retryable  # the Airflow layer reads the same attribute
+
+
+def test_every_exception_of_the_package_lives_in_errors_and_is_exported() -> None:
+    import inspect
+
+    import debitura_provider.api as api
+    from debitura_provider.api import errors
+
+    classes = {n for n, c in inspect.getmembers(errors, inspect.isclass) if issubclass(c, Exception)}
+    classes = {n for n in classes if getattr(errors, n).__module__ == errors.__name__}
+    assert classes <= set(api.__all__)
+    assert all(name in (errors.__doc__ or "") for name in classes)  # the hierarchy names each one
+    assert api.TransportError("GET", "/me", httpx.ConnectError("refused")).retryable is True
+    assert not any(
+        getattr(errors, n)("x").retryable
+        for n in ("ConfigurationError", "ReceiverNotConfigured", "SignatureError", "EnvelopeError", "SecretStoreError")
+    )

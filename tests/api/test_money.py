@@ -113,10 +113,8 @@ NOT_MONEY = {
     ("PriceChangeConfirmation", "proposed_success_fee"),
     ("Me", "pre_legal_revenue_share"),  # 0.40 for 40 %
     ("Me", "legal_revenue_share"),
-    ("RateLimitBody", "retry_after"),  # seconds
-    ("ApiErrorBody", "retry_after"),
 }
-"""The number fields that are not amounts: rates and durations stay float."""
+"""The number fields that are not amounts: rates and percentages stay float."""
 
 
 def _returned_models() -> set[type[ApiModel]]:

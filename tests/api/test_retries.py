@@ -9,6 +9,7 @@ import respx
 from debitura_provider.api import (
     UNLIMITED,
     AsyncDebituraClient,
+    ConflictError,
     DebituraClient,
     RateLimitError,
     RateLimits,
@@ -168,3 +169,21 @@ async def test_async_client_retries_the_same_way(aclient: AsyncDebituraClient, s
     assert route.call_count == 3
     assert sleeps[0] == 42.0
     assert len({c.request.headers["Idempotency-Key"] for c in route.calls}) == 1
+
+
+@respx.mock
+def test_a_409_for_a_key_still_in_flight_is_retried_with_the_same_key(client: DebituraClient, sleeps: list[float]) -> None:
+    busy = httpx.Response(409, json={"message": "still being processed"}, headers={"Retry-After": "1"})
+    route = respx.post(f"{BASE}/managed-cases").mock(side_effect=[busy, httpx.Response(200, json=CASE)])
+    client.create_managed_case(CREATE_REQUEST)
+    assert route.call_count == 2 and sleeps == [1.0]
+    assert len({call.request.headers["Idempotency-Key"] for call in route.calls}) == 1
+
+
+@respx.mock
+def test_a_409_that_needs_another_request_is_not_retried(client: DebituraClient) -> None:
+    confirm = {"caseId": CASE_ID, "confirmationRequired": True, "proposedSuccessFee": 30.0}
+    route = respx.put(f"{BASE}/cases/{CASE_ID}/fees").respond(409, json=confirm)
+    with pytest.raises(ConflictError) as raised:
+        client.update_case_fees(CASE_ID, {"grossAmount": 2000})
+    assert route.call_count == 1 and not raised.value.retryable

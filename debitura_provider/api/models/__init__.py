@@ -42,7 +42,7 @@ from debitura_provider.api.models.enums import (
     PaymentRecipient,
     WebhookEventType,
 )
-from debitura_provider.api.models.errors import ApiErrorBody, BusinessError, ProblemDetails, RateLimitBody
+from debitura_provider.api.models.errors import ApiErrorBody, BusinessError
 from debitura_provider.api.models.jobs import (
     CreateIngestionJobRequest,
     IngestionJobCreated,
@@ -110,8 +110,6 @@ __all__ = [
     "Payment",
     "PaymentRecipient",
     "PriceChangeConfirmation",
-    "ProblemDetails",
-    "RateLimitBody",
     "ReplayedEvent",
     "RequestModel",
     "SendChatRequest",

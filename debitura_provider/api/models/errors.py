@@ -21,21 +21,3 @@ class ApiErrorBody(ApiModel):
     error: str | None = None
     message: str | None = None
     business_errors: list[BusinessError] = Field(default_factory=list)
-
-
-class ProblemDetails(ApiModel):
-    """RFC 7807 body, used for 401."""
-
-    type: str | None = None
-    title: str | None = None
-    status: int | None = None
-    detail: str | None = None
-    instance: str | None = None
-
-
-class RateLimitBody(ApiModel):
-    """The 429 body; ``retry_after`` is in seconds."""
-
-    error: str | None = None
-    message: str | None = None
-    retry_after: float | None = None
