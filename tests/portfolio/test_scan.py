@@ -253,28 +253,41 @@ async def test_async_driver_gives_the_same_changes(book: Book) -> None:
 
 
 def test_after_a_burst_quiet_cycles_cost_one_request_once_the_overlap_was_reread(
-    book: Book, client: DebituraClient, monkeypatch: pytest.MonkeyPatch
+    book: Book, client: DebituraClient
+) -> None:
+    clock = [1_000_000.0]
+
+    def now() -> float:
+        return clock[0]
+
+    ids = portfolio(book, 300)
+    state = ScanState()
+    cycle(client, state, clock=now)
+    for cid in ids[:250]:  # a burst: three pages within the overlap
+        book.tick(0.01)
+        book.pay(cid, "1.00")
+    assert len(cycle(client, state, clock=now).changes) == 250
+    counts = []
+    for step in (1, 10, 10, 10):  # seconds of our clock between cycles
+        clock[0] += step
+        before = book.list_requests
+        assert cycle(client, state, clock=now).changes == []
+        counts.append(book.list_requests - before)
+    assert counts == [3, 3, 1, 1]  # the overlap is re-read until once past it, then only the cursor's instant
+    book.tick()
+    book.pay(ids[299], "2.00")
+    assert kinds(cycle(client, state, clock=now)) == [("payment.created", ids[299])]
+
+
+def test_equal_timestamps_at_the_cursor_are_re_read_and_never_reported_again(
+    book: Book, client: DebituraClient
 ) -> None:
     ids = portfolio(book, 300)
     state = ScanState()
     cycle(client, state)
-    for cid in ids[:250]:  # a burst: three pages at one instant
+    for cid in ids[:150]:  # one instant, two pages
         book.pay(cid, "1.00")
-    clock = [1_000_000.0]
-    monkeypatch.setattr("debitura_provider.api.watch.scan.time.time", lambda: clock[0])
-    assert len(cycle(client, state).changes) == 250
-    counts = []
-    for _ in range(3):
-        clock[0] += 10  # our clock: more than the overlap later
-        before = book.list_requests
-        assert cycle(client, state).changes == []
-        counts.append(book.list_requests - before)
-    assert counts == [3, 3, 3]  # the burst shares the cursor's instant: re-read as ties, never reported again
-    book.tick()
-    book.pay(ids[299], "2.00")
-    assert kinds(cycle(client, state)) == [("payment.created", ids[299])]
-    clock[0] += 10
+    assert len(cycle(client, state).changes) == 150
     before = book.list_requests
-    cycle(client, state)
-    cycle(client, state)
+    assert cycle(client, state).changes == []
     assert book.list_requests - before == 2

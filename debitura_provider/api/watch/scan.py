@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -254,6 +254,7 @@ class PortfolioScan:
     :param overlap: how far before the cursor each cycle re-reads (late commits, equal timestamps).
     :param payments: read payments of cases whose money moved; off, only lifecycle changes are reported.
     :param page_size: cases per list request (1 to 100).
+    :param clock: our clock, seconds (``time.time``); only durations are taken from it.
     """
 
     def __init__(
@@ -264,6 +265,7 @@ class PortfolioScan:
         overlap: timedelta = DEFAULT_OVERLAP,
         payments: bool = True,
         page_size: int = endpoints.MAX_PAGE_SIZE,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         if not 1 <= page_size <= endpoints.MAX_PAGE_SIZE:
             raise RequestValidationError("scan", {"page_size": [f"must be 1 to {endpoints.MAX_PAGE_SIZE}"]})
@@ -276,6 +278,7 @@ class PortfolioScan:
         self.overlap = overlap
         self.payments = payments
         self.page_size = page_size
+        self.clock = clock
 
     def _page(self, page: int) -> Call[CasePage]:
         return endpoints.list_managed_cases(page=page, page_size=self.page_size, sort=SORT)
@@ -289,10 +292,7 @@ class PortfolioScan:
         state = self.state
         floor: datetime | None = None
         if state.cursor is not None:
-            settled = (
-                state.cursor_read_at is not None and time.time() - state.cursor_read_at > self.overlap.total_seconds()
-            )
-            floor = _parse(state.cursor) - (timedelta(0) if settled else self.overlap)
+            floor = _parse(state.cursor) - (timedelta(0) if state.settled else self.overlap)
         elif self.start is not None:
             floor = self.start - self.overlap
         seen: dict[str, Case] = {}
@@ -327,7 +327,7 @@ class PortfolioScan:
         """One cycle: list what changed, read payments where money moved, report, advance the state."""
         state = self.state
         baseline = not state.started and self.start is None
-        late = state.cursor_read_at is not None and time.time() - state.cursor_read_at > self.overlap.total_seconds()
+        late = state.cursor_read_at is not None and self.clock() - state.cursor_read_at > self.overlap.total_seconds()
         changed, list_requests, floor = yield from self.read_changed(baseline)
         since = state.since or (_iso(floor) if floor is not None else None)
         fetch: list[str] = []
@@ -360,7 +360,7 @@ class PortfolioScan:
                 if state.cursor is not None and _parse(state.cursor) == newest:
                     ids = list(dict.fromkeys([*state.cursor_ids, *ids]))
                 if state.cursor is None or newest > _parse(state.cursor):
-                    state.cursor_read_at, state.settled, late = time.time(), False, False
+                    state.cursor_read_at, state.settled, late = self.clock(), False, False
                 state.cursor, state.cursor_ids = _iso(newest), ids
         state.settled = state.settled or late
         if state.since is None:
