@@ -114,3 +114,27 @@ def test_no_payer_data_reaches_xcom(feed_runs: Runs) -> None:
         assert line["payer_name"] not in text
         if " " in line["remittance_info"]:  # more than a bare case reference, which XCom may carry
             assert line["remittance_info"] not in text
+
+
+def test_a_run_that_died_before_booking_replays_its_payments(feed_runs: Runs, airflow_dags: dict[str, Any]) -> None:
+    """Payments recorded but never booked (a crash between the two steps) are sent again under the same
+    keys: Debitura replays them, and the CRM gets the same payment ids. Runs last: it reuses the runs above."""
+    from agency_crm.db import transaction
+    from sqlalchemy import text
+
+    agency = feed_runs.agency
+    with transaction() as connection:
+        connection.execute(text("UPDATE bank_feed_payments SET status = 'pending', payment_id = NULL"))
+    before = counts(agency.sandbox)
+
+    run = airflow_dags[DAG_ID].test(run_conf=CONF)
+
+    assert str(run.state) == "success", _states(run)
+    requests = counts(agency.sandbox) - before
+    assert requests.matching("POST /cases/{id}/payments") == 4  # sent again ...
+    rebooked = _crm("SELECT * FROM bank_feed_payments ORDER BY feed_row_id")
+    assert [(r["feed_row_id"], r["payment_id"], r["status"]) for r in rebooked] == [
+        (r["feed_row_id"], r["payment_id"], "recorded") for r in feed_runs.payments
+    ]
+    on_debitura = [p for case_id in feed_runs.case_ids for p in agency.collection.get_case_payments(case_id)]
+    assert len(on_debitura) == 4  # ... and recorded once
