@@ -3,26 +3,26 @@
 Messages say what happened and what to do. None of them ever carries the API key or the webhook
 secret: the key lives only in the request's auth flow, never in an exception, a log line or a repr.
 
-::
-
-    DebituraError                    base of every error here              retryable
-    ├── ConfigurationError           unsafe or unusable settings/values    no
-    │   └── ReceiverNotConfigured    the webhook receiver has no secret    no
-    ├── RequestValidationError       refused before sending                no
-    ├── CasesNotFound                watched ids the list no longer has    no
-    ├── SignatureError               webhook signature missing or wrong    no
-    ├── EnvelopeError                webhook body is not an envelope       no
-    ├── SecretStoreError             webhook secret cannot be stored       no
-    ├── TransportError               Debitura unreachable or too slow      yes
-    └── ApiError                     Debitura answered an error status     by status:
-        ├── BadRequestError          400                                   no
-        ├── AuthenticationError      401                                   no
-        ├── PermissionDeniedError    403                                   no
-        ├── NotFoundError            404                                   no
-        ├── ConflictError            409                                   with an Idempotency-Key
-        ├── BusinessRuleError        422                                   no
-        ├── RateLimitError           429                                   yes
-        └── ServerError              5xx                                   yes
+```text
+DebituraError                    base of every error here              retryable
+├── ConfigurationError           unsafe or unusable settings/values    no
+│   └── ReceiverNotConfigured    the webhook receiver has no secret    no
+├── RequestValidationError       refused before sending                no
+├── CasesNotFound                watched ids the list no longer has    no
+├── SignatureError               webhook signature missing or wrong    no
+├── EnvelopeError                webhook body is not an envelope       no
+├── SecretStoreError             webhook secret cannot be stored       no
+├── TransportError               Debitura unreachable or too slow      yes
+└── ApiError                     Debitura answered an error status     by status:
+    ├── BadRequestError          400                                   no
+    ├── AuthenticationError      401                                   no
+    ├── PermissionDeniedError    403                                   no
+    ├── NotFoundError            404                                   no
+    ├── ConflictError            409                                   with an Idempotency-Key
+    ├── BusinessRuleError        422                                   no
+    ├── RateLimitError           429                                   yes
+    └── ServerError              5xx                                   yes
+```
 
 ``retryable`` is read by the client (whether to send again now, if the request is safe to
 replay), by the Airflow layer (``failures.is_transient``: fail the try or fail the task for good)
