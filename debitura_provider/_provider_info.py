@@ -60,8 +60,17 @@ PROVIDER_INFO: dict[str, Any] = {
         }
     ],
     "hooks": [{"integration-name": "Debitura", "python-modules": ["debitura_provider.hooks.debitura"]}],
-    "operators": [{"integration-name": "Debitura", "python-modules": ["debitura_provider.operators.managed_cases"]}],
-    "sensors": [{"integration-name": "Debitura", "python-modules": ["debitura_provider.sensors.managed_cases"]}],
+    "operators": [{"integration-name": "Debitura", "python-modules": [
+                "debitura_provider.operators.managed_cases",
+                "debitura_provider.operators.case_work",
+                "debitura_provider.operators.case_payments",
+                "debitura_provider.operators.case_files",
+                "debitura_provider.operators.case_chats",
+            ]}],
+    "sensors": [{"integration-name": "Debitura", "python-modules": [
+                "debitura_provider.sensors.managed_cases",
+                "debitura_provider.sensors.assigned_cases",
+            ]}],
     "triggers": [{"integration-name": "Debitura", "python-modules": ["debitura_provider.triggers.managed_cases"]}],
     "extra-links": ["debitura_provider.links.DebituraCaseLink"],
 }
