@@ -82,20 +82,14 @@ def _parse(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def _money(value: Any) -> Decimal:
-    return value if isinstance(value, Decimal) else Decimal(str(value))
-
-
-def amount_text(value: Any, currency: str | None) -> str:
+def amount_text(value: Decimal, currency: str | None) -> str:
     """An amount as an exact JSON string with the currency's decimals: ``"1234.50"``, ``"1200"`` (JPY)."""
-    digits = minor_digits(currency)
-    return str(Decimal(to_minor(_money(value), currency)).scaleb(-digits))
+    return str(Decimal(to_minor(value, currency)).scaleb(-minor_digits(currency)))
 
 
-def _paid_off(case: Case, *, currency: str | None) -> int:
-    """Minor units payments took off the case: principal + fees - remainder (Debitura's definition)."""
-    total = _money(case.gross_amount) + _money(case.total_added_fees) - _money(case.remainder)
-    return to_minor(total, currency)
+def _paid_off(case: Case) -> int:
+    """Minor units payments took off the case (:attr:`Case.paid_off`)."""
+    return to_minor(case.paid_off, case.currency)
 
 
 def _is_closed(case: Case) -> bool:
@@ -195,7 +189,7 @@ class Change:
         if self.payment is not None:
             base = f"{self.kind}/{self.case_id}/{self.payment.id}"
             if self.kind == "payment.edited":
-                base += f"/{to_minor(_money(self.payment.gross_amount), self.case.currency)}"
+                base += f"/{to_minor(self.payment.gross_amount, self.case.currency)}"
             return base
         return f"{self.kind}/{self.case_id}/{self.old_lifecycle}/{self.case.lifecycle}/{_iso(self.at)}"
 
@@ -334,7 +328,7 @@ class PortfolioScan:
         if self.payments and not baseline:
             for case in changed:
                 mark = state.cases.get(str(case.id))
-                paid = _paid_off(case, currency=case.currency)
+                paid = _paid_off(case)
                 if (mark is None and paid > 0) or (mark is not None and mark.paid_off != paid):
                     fetch.append(str(case.id))
         found: dict[str, list[Payment]] = {}
@@ -351,7 +345,7 @@ class PortfolioScan:
                 threshold = _parse(first) if first is not None else None
                 changes += self._diff(case, mark, new_mark, found.get(cid), threshold)
             if cid in found:
-                new_mark.payments = {str(p.id): to_minor(_money(p.gross_amount), case.currency) for p in found[cid]}
+                new_mark.payments = {str(p.id): to_minor(p.gross_amount, case.currency) for p in found[cid]}
             state.cases[cid] = new_mark
         if changed:
             newest = max(updated_at(c) for c in changed)
@@ -374,8 +368,8 @@ class PortfolioScan:
         return CaseMark(
             updated=_iso(updated_at(case)),
             lifecycle=case.lifecycle,
-            paid_off=_paid_off(case, currency=currency),
-            remainder=to_minor(_money(case.remainder), currency),
+            paid_off=_paid_off(case),
+            remainder=to_minor(case.remainder, currency),
             payments=before.payments if before is not None else None,
         )
 
@@ -395,7 +389,7 @@ class PortfolioScan:
             known = mark.payments if mark is not None else None
             live = {str(p.id): p for p in payments}
             for pid, p in live.items():
-                amount = to_minor(_money(p.gross_amount), currency)
+                amount = to_minor(p.gross_amount, currency)
                 if known is None:
                     if threshold is None or (p.date_created or at) > threshold:
                         out.append(Change("payment.created", case, p.date_created or at, p))
