@@ -38,25 +38,72 @@ NO_PARTNER = {
 @pytest.mark.parametrize(
     ("status", "body", "cls", "expect"),
     [
-        (400, {"amount": ["Amount must be greater than zero"], "debtor.email": ["Invalid email format"]},
-         BadRequestError, "debtor.email: Invalid email format"),
-        (400, {"type": "https://tools.ietf.org/html/rfc7231#section-6.5.1", "title": "One or more validation errors occurred.",
-               "status": 400, "errors": {"Debtor.Name": ["The Name field is required."]}},
-         BadRequestError, "Debtor.Name: The Name field is required."),
-        (400, {"error": "Validation failed", "message": "One or more fields are invalid",
-               "businessErrors": [{"type": "ValidationError", "message": "debtor.stateAlpha2: a US debtor needs its state"}]},
-         BadRequestError, "debtor.stateAlpha2: a US debtor needs its state"),
-        (401, {"type": "https://tools.ietf.org/html/rfc7235#section-3.1", "title": "Unauthorized", "status": 401},
-         AuthenticationError, "current API key"),
-        (404, {"error": "Not found", "message": "Case not found", "businessErrors": []}, NotFoundError, "Case not found"),
-        (409, {"error": "Conflict", "message": "A request with this Idempotency-Key is still being processed"},
-         ConflictError, "still being processed"),
+        (
+            400,
+            {"amount": ["Amount must be greater than zero"], "debtor.email": ["Invalid email format"]},
+            BadRequestError,
+            "debtor.email: Invalid email format",
+        ),
+        (
+            400,
+            {
+                "type": "https://tools.ietf.org/html/rfc7231#section-6.5.1",
+                "title": "One or more validation errors occurred.",
+                "status": 400,
+                "errors": {"Debtor.Name": ["The Name field is required."]},
+            },
+            BadRequestError,
+            "Debtor.Name: The Name field is required.",
+        ),
+        (
+            400,
+            {
+                "error": "Validation failed",
+                "message": "One or more fields are invalid",
+                "businessErrors": [
+                    {"type": "ValidationError", "message": "debtor.stateAlpha2: a US debtor needs its state"}
+                ],
+            },
+            BadRequestError,
+            "debtor.stateAlpha2: a US debtor needs its state",
+        ),
+        (
+            401,
+            {"type": "https://tools.ietf.org/html/rfc7235#section-3.1", "title": "Unauthorized", "status": 401},
+            AuthenticationError,
+            "current API key",
+        ),
+        (
+            404,
+            {"error": "Not found", "message": "Case not found", "businessErrors": []},
+            NotFoundError,
+            "Case not found",
+        ),
+        (
+            409,
+            {"error": "Conflict", "message": "A request with this Idempotency-Key is still being processed"},
+            ConflictError,
+            "still being processed",
+        ),
         (422, NO_PARTNER, BusinessRuleError, "[NoPartnerAvailable]"),
-        (422, {"businessErrors": [{"type": "IdempotencyConflict", "message": "Key reused with a different body"}]},
-         BusinessRuleError, "IdempotencyConflict"),
-        (429, {"error": "rate_limit_exceeded", "message": "Too many requests.", "retryAfter": 9999},
-         RateLimitError, "Too many requests"),
-        (500, {"businessErrors": [{"type": "InternalError", "message": "Unexpected error"}]}, ServerError, "Unexpected error"),
+        (
+            422,
+            {"businessErrors": [{"type": "IdempotencyConflict", "message": "Key reused with a different body"}]},
+            BusinessRuleError,
+            "IdempotencyConflict",
+        ),
+        (
+            429,
+            {"error": "rate_limit_exceeded", "message": "Too many requests.", "retryAfter": 9999},
+            RateLimitError,
+            "Too many requests",
+        ),
+        (
+            500,
+            {"businessErrors": [{"type": "InternalError", "message": "Unexpected error"}]},
+            ServerError,
+            "Unexpected error",
+        ),
     ],
 )
 @respx.mock
@@ -142,8 +189,18 @@ def test_not_found_message_says_what_to_check(client: DebituraClient) -> None:
 
 @pytest.mark.parametrize(
     ("status", "sent_key", "retryable"),
-    [(400, True, False), (401, False, False), (403, False, False), (404, False, False), (409, False, False),
-     (409, True, True), (422, True, False), (429, False, True), (500, False, True), (503, True, True)],
+    [
+        (400, True, False),
+        (401, False, False),
+        (403, False, False),
+        (404, False, False),
+        (409, False, False),
+        (409, True, True),
+        (422, True, False),
+        (429, False, True),
+        (500, False, True),
+        (503, True, True),
+    ],
 )
 def test_each_error_says_once_whether_it_may_pass(status: int, sent_key: bool, retryable: bool) -> None:
     from debitura_provider.api.errors import error_from_response

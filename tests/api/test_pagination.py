@@ -28,9 +28,7 @@ def test_iterates_all_pages_of_managed_cases(client: DebituraClient) -> None:
 
 @respx.mock
 def test_stops_on_a_short_page_even_if_total_pages_is_stale(client: DebituraClient) -> None:
-    route = respx.get(f"{BASE}/cases").mock(
-        side_effect=[respx.MockResponse(200, json=page(_cases(1), 1, 5, 2))]
-    )
+    route = respx.get(f"{BASE}/cases").mock(side_effect=[respx.MockResponse(200, json=page(_cases(1), 1, 5, 2))])
     assert len(list(client.iter_cases(include_test_cases=True, page_size=2))) == 1
     assert route.call_count == 1
     assert route.calls.last.request.url.params["includeTestCases"] == "true"

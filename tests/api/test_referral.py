@@ -61,6 +61,14 @@ def test_the_record_key_is_not_sent_and_overrides_win() -> None:
 
 def test_outcome_json_is_the_documented_shape() -> None:
     assert Outcome(7, Status.FAILED, reason="timeout", retryable=True).to_json() == {
-        "recordKey": 7, "status": "failed", "caseId": None, "reference": None, "lifecycle": None,
-        "remainder": None, "currency": None, "reason": "timeout", "fieldErrors": None, "retryable": True,
+        "recordKey": 7,
+        "status": "failed",
+        "caseId": None,
+        "reference": None,
+        "lifecycle": None,
+        "remainder": None,
+        "currency": None,
+        "reason": "timeout",
+        "fieldErrors": None,
+        "retryable": True,
     }

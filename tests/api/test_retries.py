@@ -31,7 +31,11 @@ RATE_LIMITED = {
 @respx.mock
 def test_get_is_retried_on_5xx_with_growing_jittered_backoff(client: DebituraClient, sleeps: list[float]) -> None:
     route = respx.get(f"{BASE}/managed-cases/{CASE_ID}").mock(
-        side_effect=[httpx.Response(503), httpx.Response(500, json={"businessErrors": []}), httpx.Response(200, json=CASE)]
+        side_effect=[
+            httpx.Response(503),
+            httpx.Response(500, json={"businessErrors": []}),
+            httpx.Response(200, json=CASE),
+        ]
     )
     assert str(client.get_managed_case(CASE_ID).id) == CASE_ID
     assert route.call_count == 3
@@ -91,7 +95,10 @@ def test_a_429_holds_the_whole_key_budget(sleeps: list[float]) -> None:
     """Other requests of the same key wait out retryAfter too, instead of collecting their own 429s."""
     key, limits = "unit-test-key-hold-429", RateLimits(per_minute=1_000)
     respx.get(f"{BASE}/me").mock(
-        side_effect=[httpx.Response(429, json={**RATE_LIMITED, "retryAfter": 30.0}), httpx.Response(200, json={"id": CASE_ID})]
+        side_effect=[
+            httpx.Response(429, json={**RATE_LIMITED, "retryAfter": 30.0}),
+            httpx.Response(200, json={"id": CASE_ID}),
+        ]
     )
     with DebituraClient(key, BASE, rate_limits=limits) as client:
         client.get_me()
@@ -154,7 +161,9 @@ def test_gives_up_after_the_configured_attempts(client: DebituraClient) -> None:
 
 @respx.mock
 def test_4xx_is_never_retried(client: DebituraClient) -> None:
-    route = respx.get(f"{BASE}/managed-cases/{CASE_ID}").respond(404, json={"error": "Not found", "message": "Case not found"})
+    route = respx.get(f"{BASE}/managed-cases/{CASE_ID}").respond(
+        404, json={"error": "Not found", "message": "Case not found"}
+    )
     with pytest.raises(Exception):  # noqa: B017 - the exact class is tested in test_errors
         client.get_managed_case(CASE_ID)
     assert route.call_count == 1
@@ -172,7 +181,9 @@ async def test_async_client_retries_the_same_way(aclient: AsyncDebituraClient, s
 
 
 @respx.mock
-def test_a_409_for_a_key_still_in_flight_is_retried_with_the_same_key(client: DebituraClient, sleeps: list[float]) -> None:
+def test_a_409_for_a_key_still_in_flight_is_retried_with_the_same_key(
+    client: DebituraClient, sleeps: list[float]
+) -> None:
     busy = httpx.Response(409, json={"message": "still being processed"}, headers={"Retry-After": "1"})
     route = respx.post(f"{BASE}/managed-cases").mock(side_effect=[busy, httpx.Response(200, json=CASE)])
     client.create_managed_case(CREATE_REQUEST)

@@ -21,8 +21,11 @@ def _without(body: dict[str, Any], *keys: str) -> dict[str, Any]:
 REFUSED = [
     ("missing creditor country", _without(create_request(), "creditorCountryAlpha2"), "creditorCountry"),
     ("unknown creditor country", create_request(creditorCountryAlpha2="XX"), "creditorCountryAlpha2"),
-    ("creditor country name unknown", _without(create_request(creditorCountry="Atlantis"), "creditorCountryAlpha2"),
-     "creditorCountry"),
+    (
+        "creditor country name unknown",
+        _without(create_request(creditorCountry="Atlantis"), "creditorCountryAlpha2"),
+        "creditorCountry",
+    ),
     ("company without contact", debtor_request(contactPerson=None), "debtor.contactPerson"),
     ("company with blank contact", debtor_request(contactPerson="  "), "debtor.contactPerson"),
     ("US debtor without state", debtor_request(stateAlpha2=None), "debtor.stateAlpha2"),
@@ -73,8 +76,10 @@ def test_is_test_case_mistake_explains_itself() -> None:
 
 def test_accepted_variants_are_normalised() -> None:
     request = m.CreateManagedCaseRequest.model_validate(
-        create_request(currencyCode="usd", debtor={"type": "private", "name": "Jane Roe", "country": "United States",
-                                                    "stateAlpha2": "US-ny"})
+        create_request(
+            currencyCode="usd",
+            debtor={"type": "private", "name": "Jane Roe", "country": "United States", "stateAlpha2": "US-ny"},
+        )
     )
     assert request.currency_code == "USD"
     assert request.debtor.type is m.DebtorType.PERSON
@@ -104,14 +109,21 @@ def test_request_examples_of_the_spec_parse(openapi_spec: dict[str, Any]) -> Non
         (lambda c: c.list_managed_cases(page=0), "Page"),
         (lambda c: c.list_managed_cases(statuses=["Finished"]), "Statuses"),
         (lambda c: c.record_test_payment(CASE_ID, {"date": "2026-11-21", "paymentAmount": 0}), "paymentAmount"),
-        (lambda c: c.record_payment(CASE_ID, {"date": "2026-11-21", "paymentAmount": 10, "paymentRecipient": "Creditor"}),
-         "body"),
+        (
+            lambda c: c.record_payment(
+                CASE_ID, {"date": "2026-11-21", "paymentAmount": 10, "paymentRecipient": "Creditor"}
+            ),
+            "body",
+        ),
         (lambda c: c.close_case(CASE_ID, {"closeCode": "Forgotten"}), "closeCode"),
         (lambda c: c.close_case(CASE_ID, {"closeCode": "Other"}), "body"),
         (lambda c: c.start_case(CASE_ID, {"welcomeMessage": "hi"}), "body"),
         (lambda c: c.send_case_chat(CASE_ID, {"message": "x" * 10001, "userEmail": "a@b.dk"}), "message"),
         (lambda c: c.create_webhook({"url": "http://agency.example/hook", "events": ["payment.created"]}), "url"),
-        (lambda c: c.create_webhook({"url": "https://agency.example/hook", "events": ["payment.received"]}), "events.0"),
+        (
+            lambda c: c.create_webhook({"url": "https://agency.example/hook", "events": ["payment.received"]}),
+            "events.0",
+        ),
         (lambda c: c.advance_test_case(CASE_ID, {"to": "Closed"}), "to"),
         (lambda c: c.delete_test_cases_by_tag(""), "tag"),
         (lambda c: c.upload_case_file(CASE_ID, "virus.exe", b"MZ"), "File"),

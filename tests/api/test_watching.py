@@ -45,7 +45,9 @@ class FakeApi:
         if call.path == "/managed-cases":
             ids = [v for k, v in call.params if k == "Ids"]
             found = [self.cases[i] for i in ids if i in self.cases]
-            return CasePage.model_validate({"page": {"pageSize": len(ids), "responseCount": len(found)}, "cases": found})
+            return CasePage.model_validate(
+                {"page": {"pageSize": len(ids), "responseCount": len(found)}, "cases": found}
+            )
         cid = call.path.split("/")[2]
         return self.payments.get(cid, [])
 
