@@ -31,11 +31,12 @@ class SentOnce:
         if self._store is None:
             log.warning("No task_state_store on this Airflow: a retry of this task could repeat the write")
 
-    def result(self) -> Any:
+    def result(self) -> dict[str, Any] | None:
         """What an earlier try stored after the write succeeded, else None."""
         if self._saved is not None and self._saved.get("phase") == "done":
             log.info("An earlier try of this task already made this write; returning its result")
-            return self._saved["result"]
+            stored: dict[str, Any] = self._saved["result"]
+            return stored
         return None
 
     def interrupted(self) -> bool:
@@ -52,7 +53,7 @@ class SentOnce:
             at = datetime.now(timezone.utc).isoformat()
             self._store.set(self._key, {"fingerprint": self._fingerprint, "phase": "sending", "at": at})
 
-    def done(self, result: Any) -> Any:
+    def done(self, result: dict[str, Any]) -> dict[str, Any]:
         if self._store is not None:
             self._store.set(self._key, {"fingerprint": self._fingerprint, "phase": "done", "result": result})
         return result

@@ -30,8 +30,14 @@ def connection_env(sandbox: SandboxServer, crm_path: Path) -> dict[str, str]:
     """``AIRFLOW_CONN_*`` for both accounts and the CRM (client-side rate budget off)."""
 
     def debitura(key: str) -> str:
-        return json.dumps({"conn_type": "debitura", "host": sandbox.base_url, "password": key,
-                           "extra": {"portal_url": sandbox.portal_url, "rate_limit_per_minute": 0}})
+        return json.dumps(
+            {
+                "conn_type": "debitura",
+                "host": sandbox.base_url,
+                "password": key,
+                "extra": {"portal_url": sandbox.portal_url, "rate_limit_per_minute": 0},
+            }
+        )
 
     return {
         "AIRFLOW_CONN_DEBITURA_DEFAULT": debitura(sandbox.api_key),
@@ -48,7 +54,11 @@ def clients(sandbox: SandboxServer) -> tuple[DebituraClient, DebituraClient]:
 
 
 def assign_cases(
-    managing: DebituraClient, collection: DebituraClient, count: int, *, amount: float = 1000.0,
+    managing: DebituraClient,
+    collection: DebituraClient,
+    count: int,
+    *,
+    amount: float = 1000.0,
     currency: str = "EUR",
 ) -> list[str]:
     """Refer ``count`` production cases to the agency's collection-partner account; their ids once assigned."""
@@ -56,11 +66,19 @@ def assign_cases(
     ids = []
     for n in range(count):
         body = {
-            "creditorCompanyName": "Fjord Logistics A/S", "creditorCountryAlpha2": "DK", "currencyCode": currency,
-            "amountToRecover": amount + 100 * n, "date": (dt.date.today() - dt.timedelta(days=60)).isoformat(),
-            "creditorReference": f"INV-{uuid.uuid4().hex[:10]}", "collectionPartnerId": str(partner_id),
-            "debtor": {"type": "Company", "name": "Havn Trading ApS", "contactPerson": "Test Person",
-                       "countryAlpha2": "DK"},
+            "creditorCompanyName": "Fjord Logistics A/S",
+            "creditorCountryAlpha2": "DK",
+            "currencyCode": currency,
+            "amountToRecover": amount + 100 * n,
+            "date": (dt.date.today() - dt.timedelta(days=60)).isoformat(),
+            "creditorReference": f"INV-{uuid.uuid4().hex[:10]}",
+            "collectionPartnerId": str(partner_id),
+            "debtor": {
+                "type": "Company",
+                "name": "Havn Trading ApS",
+                "contactPerson": "Test Person",
+                "countryAlpha2": "DK",
+            },
         }
         ids.append(str(managing.create_managed_case(body).id))
     deadline = time.monotonic() + 30

@@ -45,7 +45,10 @@ def feed_runs(agency: Agency, airflow_dags: dict[str, Any]) -> Runs:
         runs.append(dag.test(run_conf=CONF))
         requests.append(counts(agency.sandbox) - before)
     return Runs(
-        agency, case_ids, runs, requests,
+        agency,
+        case_ids,
+        runs,
+        requests,
         feed=_crm("SELECT * FROM bank_feed ORDER BY feed_row_id"),
         payments=_crm("SELECT * FROM bank_feed_payments ORDER BY feed_row_id"),
         exceptions=_crm("SELECT * FROM bank_feed_exceptions ORDER BY feed_row_id"),
@@ -77,8 +80,9 @@ def test_every_feed_line_ends_in_one_stated_outcome(feed_runs: Runs) -> None:
 def test_each_match_is_recorded_on_debitura_exactly_once(feed_runs: Runs) -> None:
     agency = feed_runs.agency
     recorded = {row["payment_id"]: row for row in feed_runs.payments}
-    on_debitura = {str(p.id): case_id for case_id in feed_runs.case_ids
-                   for p in agency.collection.get_case_payments(case_id)}
+    on_debitura = {
+        str(p.id): case_id for case_id in feed_runs.case_ids for p in agency.collection.get_case_payments(case_id)
+    }
     assert set(on_debitura) == set(recorded) and len(recorded) == 4
     assert all(recorded[pid]["case_id"] == case_id for pid, case_id in on_debitura.items())
     first, second = feed_runs.requests
@@ -105,9 +109,11 @@ def test_no_payer_data_reaches_xcom(feed_runs: Runs) -> None:
 
     run_ids = [run.run_id for run in feed_runs.runs]
     with create_session() as session:
-        stored = session.execute(
-            select(XComModel.value).where(XComModel.dag_id == DAG_ID, XComModel.run_id.in_(run_ids))
-        ).scalars().all()
+        stored = (
+            session.execute(select(XComModel.value).where(XComModel.dag_id == DAG_ID, XComModel.run_id.in_(run_ids)))
+            .scalars()
+            .all()
+        )
     text = json.dumps([str(value) for value in stored])
     assert stored
     for line in feed_runs.feed:

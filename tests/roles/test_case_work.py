@@ -31,8 +31,13 @@ def _active_case(agency: Agency, **kwargs: Any) -> str:
 def test_start_accepts_with_fees_and_a_welcome_message_once(run_dag: Any, agency: Agency) -> None:
     (case_id,) = assign_cases(agency.managing, agency.collection, 1)
     reference = f"AG-{agency.collection.get_case(case_id).reference}"
-    conf = {"case_id": case_id, "welcome_message": "Welcome aboard", "user_email": _email(agency),
-            "reference": reference, "reminder_fees": "25.50"}
+    conf = {
+        "case_id": case_id,
+        "welcome_message": "Welcome aboard",
+        "user_email": _email(agency),
+        "reference": reference,
+        "reminder_fees": "25.50",
+    }
 
     first = run_dag("roles_start", conf=conf)
     again = run_dag("roles_start", conf=conf)
@@ -95,8 +100,12 @@ def test_the_same_transaction_with_another_amount_fails_for_good(run_dag: Any, a
 
 @pytest.mark.parametrize(
     ("conf", "field"),
-    [({"amount": "ten"}, "paymentAmount"), ({"amount": "0"}, "paymentAmount"), ({"date": None}, "date"),
-     ({"close_case": "maybe"}, "closeCase")],
+    [
+        ({"amount": "ten"}, "paymentAmount"),
+        ({"amount": "0"}, "paymentAmount"),
+        ({"date": None}, "date"),
+        ({"close_case": "maybe"}, "closeCase"),
+    ],
 )
 def test_an_invalid_payment_is_refused_before_sending(
     conf: dict[str, Any], field: str, run_dag: Any, agency: Agency, capfd: pytest.CaptureFixture[str]
@@ -115,7 +124,8 @@ def test_an_invalid_payment_is_refused_before_sending(
 def test_update_and_delete_check_the_case_first(run_dag: Any, agency: Agency) -> None:
     case_id = _active_case(agency, amount=200.0)
     paid = agency.collection.record_payment(
-        case_id, {"date": TODAY, "paymentAmount": 200, "paymentRecipient": "CollectionPartner", "closeCase": True})
+        case_id, {"date": TODAY, "paymentAmount": 200, "paymentRecipient": "CollectionPartner", "closeCase": True}
+    )
     assert paid.case_closed
     payment_id = str(paid.payment_id)
     base = {"case_id": case_id, "payment_id": payment_id, "date": TODAY}
@@ -131,14 +141,21 @@ def test_update_and_delete_check_the_case_first(run_dag: Any, agency: Agency) ->
     assert wrong.states == {"delete": "failed"} and wrong.ti("delete").try_number == 1
     assert deleted.states == {"delete": "success"}
     assert deleted.ti("delete").try_number == 2  # the first try died after deleting
-    assert deleted.xcom("delete") == {"caseId": case_id, "paymentId": payment_id, "deleted": True,
-                                      "alreadyDeleted": False}
+    assert deleted.xcom("delete") == {
+        "caseId": case_id,
+        "paymentId": payment_id,
+        "deleted": True,
+        "alreadyDeleted": False,
+    }
     assert agency.collection.get_case_payments(case_id) == []
     assert agency.collection.get_case(case_id).lifecycle == "Active"  # reopened by the edit
 
 
 def test_an_invoiced_payment_is_refused_with_the_reason(
-    run_dag: Any, sandbox_factory: SandboxFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    run_dag: Any,
+    sandbox_factory: SandboxFactory,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
     with sandbox_factory(payout_invoice_days=0.0) as sandbox:
@@ -149,10 +166,13 @@ def test_an_invoiced_payment_is_refused_with_the_reason(
             (case_id,) = assign_cases(managing, collection, 1)
             start(collection, case_id)
             paid = collection.record_payment(
-                case_id, {"date": TODAY, "paymentAmount": 50, "paymentRecipient": "CollectionPartner"})
+                case_id, {"date": TODAY, "paymentAmount": 50, "paymentRecipient": "CollectionPartner"}
+            )
 
-            run = run_dag("roles_update_payment", conf={
-                "case_id": case_id, "payment_id": str(paid.payment_id), "amount": "40", "date": TODAY})
+            run = run_dag(
+                "roles_update_payment",
+                conf={"case_id": case_id, "payment_id": str(paid.payment_id), "amount": "40", "date": TODAY},
+            )
 
             assert run.states == {"update": "failed"}
             assert run.ti("update").try_number == 1
@@ -175,8 +195,9 @@ def test_a_note_is_added_once_when_the_first_try_dies_after_sending(run_dag: Any
 def test_a_chat_message_is_posted_once_when_retried(run_dag: Any, agency: Agency) -> None:
     case_id = _active_case(agency)
 
-    run = run_dag("roles_chat", conf={"case_id": case_id, "message": "We reached the debtor today.",
-                                      "user_email": _email(agency)})
+    run = run_dag(
+        "roles_chat", conf={"case_id": case_id, "message": "We reached the debtor today.", "user_email": _email(agency)}
+    )
 
     assert run.states == {"chat": "success"} and run.ti("chat").try_number == 2
     messages = [c.message for c in agency.managing.get_managed_case_chats(case_id)]
@@ -200,8 +221,12 @@ def test_an_upload_is_made_once_and_bad_files_are_refused_before_sending(
     run = run_dag("roles_upload", conf={"case_id": case_id, "path": str(letter), "document_type": "DemandLetter"})
     refused = [
         run_dag("roles_upload", conf={"case_id": case_id, "path": str(path), **extra})
-        for path, extra in ((program, {}), (huge, {}), (letter, {"document_type": "Letter"}),
-                            (letter, {"description": "x" * 501}))
+        for path, extra in (
+            (program, {}),
+            (huge, {}),
+            (letter, {"document_type": "Letter"}),
+            (letter, {"description": "x" * 501}),
+        )
     ]
 
     assert run.states == {"upload": "success"} and run.ti("upload").try_number == 2
@@ -221,10 +246,13 @@ def test_close_checks_the_money_first_and_closes_once(run_dag: Any, agency: Agen
     unknown = run_dag("roles_close", conf={"case_id": case_id, "close_code": "Gone"})
 
     assert (counts(agency.sandbox) - before).matching("POST /cases/{id}/close") == 0
-    assert all(r.states == {"close": "failed"} and r.ti("close").try_number == 1
-               for r in (paid_without_money, other_without_comment, unknown))
-    agency.collection.record_payment(case_id, {"date": TODAY, "paymentAmount": 100,
-                                               "paymentRecipient": "CollectionPartner"})
+    assert all(
+        r.states == {"close": "failed"} and r.ti("close").try_number == 1
+        for r in (paid_without_money, other_without_comment, unknown)
+    )
+    agency.collection.record_payment(
+        case_id, {"date": TODAY, "paymentAmount": 100, "paymentRecipient": "CollectionPartner"}
+    )
     closed = run_dag("roles_close", conf={"case_id": case_id, "close_code": "Partially paid"})
     again = run_dag("roles_close", conf={"case_id": case_id, "close_code": "PartiallyPaid"})
 

@@ -91,7 +91,10 @@ def test_chats_sync_twice_brings_each_message_into_the_crm_once(
     with transaction() as connection:
         stored = rows(connection, "SELECT case_id, message FROM case_chat_messages ORDER BY date_created")
     assert [r["message"] for r in stored if r["case_id"] == worked[0]] == [
-        "Started", "Debtor promised to pay on Friday", "First instalment received"]
+        "Started",
+        "Debtor promised to pay on Friday",
+        "First instalment received",
+    ]
 
 
 def test_the_sensor_returns_cases_waiting_for_acceptance_without_the_debtor(run_dag: Any, agency: Agency) -> None:
@@ -111,5 +114,6 @@ def test_the_sensor_returns_cases_waiting_for_acceptance_without_the_debtor(run_
         start(agency.collection, case_id)
     after = run_dag("roles_assigned", conf={"min_cases": 0})
     assert waiting.isdisjoint(after.xcom("assigned")["caseIds"])
-    assert all(agency.collection.get_case(c).date_collection_started >= started - dt.timedelta(minutes=1)
-               for c in waiting)
+    assert all(
+        agency.collection.get_case(c).date_collection_started >= started - dt.timedelta(minutes=1) for c in waiting
+    )

@@ -83,80 +83,135 @@ class DeleteThenDie(DiesAfterWork, DeletePaymentOperator):
 
 def _dag(dag_id: str, **kwargs: Any) -> Any:
     return dag(
-        dag_id=dag_id, schedule=None, start_date=START, catchup=False, render_template_as_native_obj=True,
-        tags=["debitura-tests"], default_args=RETRY_AT_ONCE, **kwargs,
+        dag_id=dag_id,
+        schedule=None,
+        start_date=START,
+        catchup=False,
+        render_template_as_native_obj=True,
+        tags=["debitura-tests"],
+        default_args=RETRY_AT_ONCE,
+        **kwargs,
     )
 
 
 @_dag("roles_start")
 def roles_start() -> None:
     StartCaseOperator(
-        task_id="start", debitura_conn_id=COLLECTION, case_id=CONF % "case_id",
-        welcome_message=CONF % "welcome_message", user_email=CONF % "user_email",
-        collection_partner_reference=OPTIONAL % "reference", reminder_fees=OPTIONAL % "reminder_fees",
+        task_id="start",
+        debitura_conn_id=COLLECTION,
+        case_id=CONF % "case_id",
+        welcome_message=CONF % "welcome_message",
+        user_email=CONF % "user_email",
+        collection_partner_reference=OPTIONAL % "reference",
+        reminder_fees=OPTIONAL % "reminder_fees",
     )
 
 
 @_dag("roles_pay")
 def roles_pay() -> None:
     RecordPaymentOperator(
-        task_id="pay", debitura_conn_id=COLLECTION, case_id=CONF % "case_id", amount=CONF % "amount",
-        payment_date=CONF % "date", source_id=OPTIONAL % "source_id", close_case=OPTIONAL % "close_case",
+        task_id="pay",
+        debitura_conn_id=COLLECTION,
+        case_id=CONF % "case_id",
+        amount=CONF % "amount",
+        payment_date=CONF % "date",
+        source_id=OPTIONAL % "source_id",
+        close_case=OPTIONAL % "close_case",
     )
 
 
 @_dag("roles_pay_then_die")
 def roles_pay_then_die() -> None:
     PayThenDie(
-        task_id="pay", debitura_conn_id=COLLECTION, case_id=CONF % "case_id", amount=CONF % "amount",
-        payment_date=CONF % "date", source_id=OPTIONAL % "source_id",
+        task_id="pay",
+        debitura_conn_id=COLLECTION,
+        case_id=CONF % "case_id",
+        amount=CONF % "amount",
+        payment_date=CONF % "date",
+        source_id=OPTIONAL % "source_id",
     )
 
 
 @_dag("roles_update_payment")
 def roles_update_payment() -> None:
     UpdatePaymentOperator(
-        task_id="update", debitura_conn_id=COLLECTION, case_id=CONF % "case_id", payment_id=CONF % "payment_id",
-        amount=CONF % "amount", payment_date=CONF % "date", reopen_case_if_needed=OPTIONAL % "reopen",
+        task_id="update",
+        debitura_conn_id=COLLECTION,
+        case_id=CONF % "case_id",
+        payment_id=CONF % "payment_id",
+        amount=CONF % "amount",
+        payment_date=CONF % "date",
+        reopen_case_if_needed=OPTIONAL % "reopen",
     )
 
 
 @_dag("roles_delete_payment")
 def roles_delete_payment() -> None:
     DeleteThenDie(
-        task_id="delete", debitura_conn_id=COLLECTION, case_id=CONF % "case_id", payment_id=CONF % "payment_id",
+        task_id="delete",
+        debitura_conn_id=COLLECTION,
+        case_id=CONF % "case_id",
+        payment_id=CONF % "payment_id",
         reopen_case_if_needed=OPTIONAL % "reopen",
     )
 
 
 @_dag("roles_note")
 def roles_note() -> None:
-    NoteThenDie(task_id="note", debitura_conn_id=COLLECTION, case_id=CONF % "case_id",
-                description=CONF % "description", event_date=OPTIONAL % "event_date")
+    NoteThenDie(
+        task_id="note",
+        debitura_conn_id=COLLECTION,
+        case_id=CONF % "case_id",
+        description=CONF % "description",
+        event_date=OPTIONAL % "event_date",
+    )
 
 
 @_dag("roles_chat")
 def roles_chat() -> None:
-    ChatThenDie(task_id="chat", debitura_conn_id=COLLECTION, case_id=CONF % "case_id", message=CONF % "message",
-                user_email=CONF % "user_email")
+    ChatThenDie(
+        task_id="chat",
+        debitura_conn_id=COLLECTION,
+        case_id=CONF % "case_id",
+        message=CONF % "message",
+        user_email=CONF % "user_email",
+    )
 
 
 @_dag("roles_upload")
 def roles_upload() -> None:
-    UploadThenDie(task_id="upload", debitura_conn_id=COLLECTION, case_id=CONF % "case_id", path=CONF % "path",
-                  document_type=OPTIONAL % "document_type", description=OPTIONAL % "description")
+    UploadThenDie(
+        task_id="upload",
+        debitura_conn_id=COLLECTION,
+        case_id=CONF % "case_id",
+        path=CONF % "path",
+        document_type=OPTIONAL % "document_type",
+        description=OPTIONAL % "description",
+    )
 
 
 @_dag("roles_close")
 def roles_close() -> None:
-    CloseCaseOperator(task_id="close", debitura_conn_id=COLLECTION, case_id=CONF % "case_id",
-                      close_code=CONF % "close_code", comment=OPTIONAL % "comment")
+    CloseCaseOperator(
+        task_id="close",
+        debitura_conn_id=COLLECTION,
+        case_id=CONF % "case_id",
+        close_code=CONF % "close_code",
+        comment=OPTIONAL % "comment",
+    )
 
 
 @_dag("roles_assigned")
 def roles_assigned() -> None:
-    AssignedCasesSensor(task_id="assigned", debitura_conn_id=COLLECTION, exclude_case_ids=OPTIONAL % "exclude",
-                        min_cases=CONF % "min_cases", poke_interval=0.2, timeout=3, mode="poke")
+    AssignedCasesSensor(
+        task_id="assigned",
+        debitura_conn_id=COLLECTION,
+        exclude_case_ids=OPTIONAL % "exclude",
+        min_cases=CONF % "min_cases",
+        poke_interval=0.2,
+        timeout=3,
+        mode="poke",
+    )
 
 
 @_dag("roles_sync_files")
@@ -170,7 +225,17 @@ def roles_sync_chats() -> None:
 
 
 for build in (
-    roles_start, roles_pay, roles_pay_then_die, roles_update_payment, roles_delete_payment, roles_note, roles_chat,
-    roles_upload, roles_close, roles_assigned, roles_sync_files, roles_sync_chats,
+    roles_start,
+    roles_pay,
+    roles_pay_then_die,
+    roles_update_payment,
+    roles_delete_payment,
+    roles_note,
+    roles_chat,
+    roles_upload,
+    roles_close,
+    roles_assigned,
+    roles_sync_files,
+    roles_sync_chats,
 ):
     build()
