@@ -9,6 +9,10 @@ from typing import Any
 
 __version__ = "0.1.0"
 
+from debitura_provider._provider_info import connection_extra  # after __version__, which it imports
+
+__all__ = ["__version__", "connection_extra", "get_provider_info"]
+
 
 def get_provider_info() -> dict[str, Any]:
     """Provider metadata read by Airflow through the ``apache_airflow_provider`` entry point."""

@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from debitura_provider import connection_extra
+
 REPO = Path(__file__).resolve().parent.parent
 DAGS = REPO / "dags"
 BIN = Path(sys.executable).parent
@@ -49,14 +51,14 @@ def connections(
             "description": "Debitura Collection Partner API (local sandbox)",
             "host": base_url,
             "password": api_key,
-            "extra": {"portal_url": portal_url},
+            "extra": connection_extra(portal_url=portal_url),
         },
         "debitura_collection": {
             "conn_type": "debitura",
             "description": "The agency's collection-partner account at Debitura (local sandbox)",
             "host": base_url,
             "password": collection_api_key,
-            "extra": {"portal_url": portal_url},
+            "extra": connection_extra(portal_url=portal_url),
         },
         "debitura_crm": {
             "conn_type": "sqlite",

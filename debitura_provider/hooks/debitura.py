@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, TypeVar
 
+from debitura_provider._provider_info import CONN_FIELDS, UI_FIELD_BEHAVIOUR
 from debitura_provider.api import (
     DEBITURA_LIMITS,
     DEFAULT_BASE_URL,
@@ -122,6 +123,28 @@ class DebituraHook(BaseHook):
     def __init__(self, debitura_conn_id: str = default_conn_name) -> None:
         super().__init__()
         self.debitura_conn_id = debitura_conn_id
+
+    # The connection form on Airflow 3.0 and 3.1, which do not read provider info's declarative
+    # ``conn-fields``/``ui-field-behaviour``; 3.2+ reads those and skips these methods. Both are built
+    # from the same dicts, so fields, labels, defaults and masking are the same on every version.
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """The connection's own fields as form widgets (Airflow 3.0/3.1; on 3.0 the UI needs ``wtforms``)."""
+        from wtforms import BooleanField, IntegerField, PasswordField, StringField
+
+        by_type = {"integer": IntegerField, "boolean": BooleanField}
+        widgets: dict[str, Any] = {}
+        for name, field in CONN_FIELDS.items():
+            schema = field["schema"]
+            kind = PasswordField if schema.get("format") == "password" else by_type.get(schema["type"][0], StringField)
+            widgets[name] = kind(field["label"], description=field["description"], default=schema.get("default"))
+        return widgets
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Hidden, relabelled and placeholder standard fields (Airflow 3.0/3.1 spelling of ``ui-field-behaviour``)."""
+        return {key.replace("-", "_"): value for key, value in UI_FIELD_BEHAVIOUR.items()}
 
     @cached_property
     def settings(self) -> ClientSettings:

@@ -12,6 +12,7 @@ import os
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from debitura_provider import connection_extra
 from debitura_provider.api.errors import SecretStoreError
 from debitura_provider.hooks.debitura import WEBHOOK_SECRET_FIELD
 
@@ -58,8 +59,8 @@ def store_secret(conn_id: str, secret: str) -> None:
                     description="Debitura webhook signing secret (written by debitura-webhooks)",
                 )
                 session.add(conn)
-            extra = conn.extra_dejson if conn.extra else {}
-            extra[WEBHOOK_SECRET_FIELD] = secret
+            # Every field present, so that Airflow's Edit form shows them all (see connection_extra).
+            extra = {**connection_extra(), **(conn.extra_dejson if conn.extra else {}), WEBHOOK_SECRET_FIELD: secret}
             conn.set_extra(json.dumps(extra))
     except SQLAlchemyError as exc:
         # The statement's parameters would hold the secret: report the error type only.

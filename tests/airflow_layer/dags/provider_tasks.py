@@ -15,7 +15,6 @@ from airflow.sdk import Context, dag, task
 from airflow.sdk.exceptions import AirflowException
 
 from debitura_provider.api.models import TestPaymentResponse
-from debitura_provider.hooks.debitura import DebituraHook
 from debitura_provider.operators.managed_cases import (
     CreateManagedCaseOperator,
     FetchTimelineOperator,
@@ -87,7 +86,7 @@ class ActsAfterFirstLook(ManagedCaseSensor):
 
     def _act(self, context: Context) -> None:
         act = context["dag_run"].conf.get("act") or {}
-        client = DebituraHook(self.debitura_conn_id).get_client()
+        client = self.hook.get_client()  # the sensor's own client: a test counts the clients of a try
         case_ids = context["dag_run"].conf["case_ids"]
         for case_id in [case_ids] if isinstance(case_ids, str) else case_ids:
             if "pay" in act and not client.get_managed_case_payments(case_id):
