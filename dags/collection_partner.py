@@ -132,7 +132,7 @@ def debitura_collection_partner() -> None:
     ).expand_kwargs(plan_acceptance(assigned.output))
     # --8<-- [end:accept]
 
-    @task(trigger_rule="none_failed")
+    @task(trigger_rule="all_done")  # a case that could not be accepted does not hold up the bank feed
     def load_bank_feed(params: dict[str, Any]) -> dict[str, int]:
         """How many lines the feed holds; with ``sample_feed``, a sample written into an empty feed first."""
         with transaction(CRM_CONN_ID) as connection:

@@ -21,6 +21,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -59,7 +60,7 @@ def _storage_path(value: Any, conn_id: str | None) -> ObjectStoragePath:
     text = str(value).strip()
     if not text:
         raise AirflowFailException("destination: an object storage URL or path is required")
-    return ObjectStoragePath(text if "://" in text else f"file://{text}", conn_id=conn_id)
+    return ObjectStoragePath(text if "://" in text else Path(text).resolve().as_uri(), conn_id=conn_id)
 
 
 def sha256_of(content: bytes) -> str:
