@@ -16,6 +16,9 @@ DEFAULT_SEED = 7
 DEFAULT_SPEED = 86400.0
 """One sandbox day per real second: a simulated case gets its first payment within seconds."""
 
+OUTCOME_MIXES = ("default", "varied")
+DEFAULT_OUTCOMES = "default"
+
 Middleware = Callable[..., Any]
 """An ASGI middleware factory: called with the inner ASGI app, returns the wrapping app."""
 
@@ -148,6 +151,18 @@ class SandboxConfig:
     looks like the network); ``handler_middleware`` wraps only the handlers (inside idempotency:
     a slow handler there makes a concurrent retry see 409). Both are seams for fault injection.
 
+    ``strict_spec`` (a path to Debitura's OpenAPI spec) turns on the strict oracle
+    (:mod:`debitura_provider.sandbox.contract`): every request body and answer is checked against the
+    spec's schemas, and a violation is recorded and answered with a 418.
+
+    ``managing_partner_events`` decides whether the managing partner's live subscriptions receive events
+    for the production cases it referred (no source says; off lets you test the path where none arrive).
+    Test-case events always reach it.
+
+    ``outcomes`` picks the simulated partners' mix: ``"default"`` (mostly paid, with the occasional
+    request for information), or ``"varied"``, where declines, reassignments, merges, system closes,
+    fees and payment corrections are common enough that two dozen cases show each of them.
+
     ``faults`` makes the sandbox fail requests on purpose (:mod:`debitura_provider.sandbox.edge.faults`):
     a :class:`~debitura_provider.sandbox.edge.faults.FaultSpec` or its text form, ``"error=0.1,reset=0.05"``.
     The draws are seeded by ``seed``.
@@ -168,8 +183,13 @@ class SandboxConfig:
     edge_middleware: tuple[Middleware, ...] = field(default=())
     handler_middleware: tuple[Middleware, ...] = field(default=())
     faults: FaultSpec | str | None = None
+    strict_spec: str | Path | None = None
+    managing_partner_events: bool = True
+    outcomes: str = DEFAULT_OUTCOMES
 
     def __post_init__(self) -> None:
+        if self.outcomes not in OUTCOME_MIXES:
+            raise ValueError(f"unknown outcome mix {self.outcomes!r}; the mixes are {', '.join(OUTCOME_MIXES)}")
         if isinstance(self.faults, str):
             object.__setattr__(self, "faults", FaultSpec.parse(self.faults))
         if not self.api_key:

@@ -12,6 +12,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from debitura_provider.sandbox.config import SandboxConfig
+from debitura_provider.sandbox.contract import Findings, Violation
 from debitura_provider.sandbox.delivery.dispatcher import Dispatcher
 from debitura_provider.sandbox.domain.runtime import Sandbox
 from debitura_provider.sandbox.edge.app import create_app
@@ -60,6 +61,12 @@ class SandboxServer:
     @property
     def api_key(self) -> str:
         return self.sandbox.store.managing_partner.api_key
+
+    @property
+    def violations(self) -> list[Violation]:
+        """What the strict oracle (``strict_spec``) found so far: empty when all was in the spec, or when it is off."""
+        findings: Findings = self.app.state.contract
+        return findings.violations
 
     @property
     def partner_keys(self) -> dict[str, str]:

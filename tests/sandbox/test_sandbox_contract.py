@@ -129,7 +129,21 @@ def test_every_operation_conforms_to_the_spec(
         # The spec's answers for this operation omit the 422 its Idempotency-Key text promises for a reused
         # key with another body; a fresh key per request keeps generated repeats ("0", "") out of it.
         case.headers["Idempotency-Key"] = uuid.uuid4().hex
-    case.call_and_validate(base_url=contract_sandbox.base_url, checks=CHECKS)
+    response = case.call(base_url=contract_sandbox.base_url)
+    # A field-validation 400 is a ValidationProblemDetails (API-NOTES §7.1.3), which the spec does not
+    # declare; the strict oracle checks its shape (contract.py, "field-validation-400").
+    checks = CHECKS if not _field_map(response) else [c for c in CHECKS if c is not response_schema_conformance]
+    case.validate_response(response, checks=checks)
+
+
+def _field_map(response: Any) -> bool:
+    if response.status_code != 400:
+        return False
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return isinstance(body, dict) and isinstance(body.get("errors"), dict) and body.get("status") == 400
 
 
 def test_every_spec_operation_is_served(openapi_spec: dict[str, Any], sandbox_factory: SandboxFactory) -> None:
@@ -155,4 +169,7 @@ def test_unauthenticated_requests_get_problem_details(openapi_spec: dict[str, An
             for method in operations:
                 response = stranger.request(method.upper(), concrete)
                 assert response.status_code == 401, f"{method.upper()} {path}"
-                assert response.json()["status"] == 401
+                if path.startswith("/webhooks"):  # the spec's 401 there has no content
+                    assert response.content == b"", f"{method.upper()} {path}"
+                else:
+                    assert response.json()["status"] == 401

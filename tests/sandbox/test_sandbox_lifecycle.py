@@ -84,7 +84,7 @@ def test_start_needs_a_pending_verification_case_and_a_user_of_the_partner(
     verified(api, other["id"])
     stranger = api.post(f"/cases/{other['id']}/start", json={"welcomeMessage": "x", "userEmail": "nobody@x.example"})
     assert stranger.status_code == 400
-    assert "userEmail" in stranger.json()["message"]
+    assert "userEmail" in stranger.json()["errors"]
 
 
 def test_remainder_is_gross_plus_fees_minus_payments_and_fees_are_paid_first(

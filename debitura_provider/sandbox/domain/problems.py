@@ -1,8 +1,10 @@
 """Error answers in the shapes the spec declares, built where a rule is broken and sent by the HTTP edge.
 
-* ``ApiErrorResponseDto`` ``{error, message, businessErrors[]}`` for 400/404/409/422; the spec gives it
-  ``additionalProperties: false``, so field errors travel as ``businessErrors`` of type
-  ``ValidationError`` whose message starts with the field's wire name (``"debtor.email: ..."``).
+* ``ApiErrorResponseDto`` ``{error, message, businessErrors[]}`` for business-rule 400s and for
+  404/409/422.
+* Field errors (a body or parameter that does not validate): ``ValidationProblemDetails``
+  ``{type, title, status: 400, errors: {"debtor.email": ["..."]}}``, the field map of API-NOTES §7.1.3
+  in the envelope ASP.NET Core's model validation produces (docs/sandbox.md says why).
 * ``BusinessErrorResponseApiDTO`` ``{businessErrors[]}`` for the 422s of ``POST /managed-cases``.
 
 :class:`ApiProblem` is a plain exception: the domain raises it without knowing about HTTP frameworks,
@@ -16,7 +18,8 @@ from typing import Any
 
 from debitura_provider.api.errors import FieldErrors
 
-VALIDATION_ERROR = "ValidationError"
+VALIDATION_PROBLEM_TYPE = "https://tools.ietf.org/html/rfc9110#section-15.5.1"
+VALIDATION_PROBLEM_TITLE = "One or more validation errors occurred."
 
 
 class ApiProblem(Exception):
@@ -65,14 +68,15 @@ def business_rule(message: str, kind: str, solution_url: str | None = None) -> A
 
 
 def invalid_fields(errors: FieldErrors) -> ApiProblem:
-    """The 400 for field errors: one ``ValidationError`` business error per message, field first."""
-    lines = [f"{field}: {message}" for field, messages in errors.items() for message in messages]
-    return api_error(
-        400,
-        "One or more fields are invalid: " + "; ".join(lines),
-        error="Validation failed",
-        business=[business_error(VALIDATION_ERROR, line) for line in lines],
-    )
+    """The 400 for field errors: the documented field map (API-NOTES §7.1.3) in ASP.NET's
+    ``ValidationProblemDetails`` envelope, the answer of model validation in an ASP.NET Core API."""
+    body = {
+        "type": VALIDATION_PROBLEM_TYPE,
+        "title": VALIDATION_PROBLEM_TITLE,
+        "status": 400,
+        "errors": {field: list(messages) for field, messages in errors.items()},
+    }
+    return ApiProblem(400, body)
 
 
 def invalid_field(field: str, message: str) -> ApiProblem:

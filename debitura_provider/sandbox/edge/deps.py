@@ -7,10 +7,12 @@ exactly the same input, and the 400 names the same fields.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
+from datetime import date, datetime
 from decimal import Decimal
 from email.message import Message
-from typing import Annotated, Any, TypeVar
+from types import UnionType
+from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 from uuid import UUID
 
 from fastapi import Depends, Path, Query, Request
@@ -93,6 +95,9 @@ def json_body(model: type[M]) -> Any:
         data = await read_json(request)
         if not isinstance(data, dict):
             raise invalid_field("body", "must be a JSON object")
+        mistyped = json_types(model, data)
+        if mistyped:
+            raise invalid_fields(mistyped)
         try:
             parsed = model.model_validate(data)
         except ValidationError as exc:
@@ -103,6 +108,44 @@ def json_body(model: type[M]) -> Any:
         return parsed
 
     return Depends(parse)
+
+
+def _plain(annotation: Any) -> Any:
+    """``X | None`` and ``Annotated[X, ...]`` as ``X``; anything else as it is."""
+    if get_origin(annotation) is Annotated:
+        return _plain(get_args(annotation)[0])
+    args = [a for a in get_args(annotation) if a is not type(None)]
+    return _plain(args[0]) if get_origin(annotation) in (Union, UnionType) and len(args) == 1 else annotation
+
+
+def json_types(model: type[BaseModel], data: Mapping[str, Any], prefix: str = "") -> dict[str, list[str]]:
+    """Values of the wrong JSON type for a boolean, a number or a date/date-time field, by wire name.
+
+    The request models coerce leniently (``0`` to ``False``, a number to a date-time); Debitura's
+    JSON binding does not, and neither does the spec's schema.
+    """
+    errors: dict[str, list[str]] = {}
+    for name, info in model.model_fields.items():
+        wire = info.alias or name
+        value = data.get(wire)
+        if value is None:
+            continue
+        kind = _plain(info.annotation)
+        if kind is bool and not isinstance(value, bool):
+            errors[f"{prefix}{wire}"] = ["must be true or false"]
+        elif kind is not bool and kind is not Any and isinstance(value, bool):
+            errors[f"{prefix}{wire}"] = ["must not be true or false"]
+        elif kind in (datetime, date) and not isinstance(value, str):
+            errors[f"{prefix}{wire}"] = ["must be a date as a string (ISO 8601)"]
+        elif isinstance(kind, type) and issubclass(kind, BaseModel) and isinstance(value, dict):
+            errors.update(json_types(kind, value, f"{prefix}{wire}."))
+        elif get_origin(kind) is list and isinstance(value, list):
+            (item,) = get_args(kind) or (Any,)
+            if isinstance(item, type) and issubclass(item, BaseModel):
+                for index, element in enumerate(value):
+                    if isinstance(element, dict):
+                        errors.update(json_types(item, element, f"{prefix}{wire}.{index}."))
+    return errors
 
 
 def oversized_amounts(model: BaseModel, prefix: str = "") -> dict[str, list[str]]:

@@ -3,7 +3,7 @@
 * :class:`~debitura_provider.sandbox.domain.problems.ApiProblem` raised by a handler or the domain
   becomes its JSON answer.
 * Parameter errors FastAPI finds become the 400 field-error body.
-* ``ProblemDetails`` for 401.
+* ``ProblemDetails`` for 401 (no body on ``/webhooks*``, as the spec declares it there).
 * A 500 carries ``businessErrors`` only and never a traceback; the exception is logged here instead.
 """
 
@@ -13,7 +13,7 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -33,7 +33,10 @@ def from_pydantic(error: ValidationError, prefix: str = "") -> ApiProblem:
     return invalid_fields({f"{prefix}{k}" if prefix else k: v for k, v in errors.items()})
 
 
-def unauthorized(instance: str) -> JSONResponse:
+def unauthorized(instance: str) -> Response:
+    """The 401: a ProblemDetails, except on ``/webhooks*``, where the spec documents a 401 without a body."""
+    if instance.startswith("/webhooks"):
+        return Response(status_code=401)
     body = {
         "type": "https://tools.ietf.org/html/rfc9110#section-15.5.2",
         "title": "Unauthorized",
@@ -68,7 +71,7 @@ def install(app: FastAPI) -> None:
         assert isinstance(exc, RequestValidationError)
         return respond(invalid_fields(_parameter_errors(exc)))
 
-    async def unauthenticated(request: Request, _: Exception) -> JSONResponse:
+    async def unauthenticated(request: Request, _: Exception) -> Response:
         return unauthorized(request.url.path)
 
     async def http_error(request: Request, exc: Exception) -> JSONResponse:

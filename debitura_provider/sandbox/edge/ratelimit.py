@@ -4,7 +4,8 @@
 * per hour: a fixed window from the start of the UTC hour;
 * per day: a fixed 24-hour window from the partition's first request (the newer docs' wording).
 
-Requests without a valid-looking key share one fallback partition. A refused request answers 429 with
+Requests without a valid key (none, or one no partner owns) share one fallback partition, so guessing
+keys buys no extra budget. A refused request answers 429 with
 the documented body and ``retryAfter`` in seconds, and no ``Retry-After`` header (the newer docs).
 Limits run on the real clock whatever the sandbox speed: they protect the caller's real request rate.
 Only ``RateLimitSettings.time_scale`` compresses them (for benchmarks); ``retryAfter`` is then in real seconds.
@@ -73,16 +74,24 @@ class RateLimiter:
         return None
 
 
+FALLBACK = ""
+"""The one partition every request without a valid key shares (API-NOTES §1.4)."""
+
+
 class RateLimitMiddleware:
-    def __init__(self, app: ASGIApp, limits: RateLimitSettings) -> None:
+    """Counts each valid key in its own partition, and every request without one in :data:`FALLBACK`."""
+
+    def __init__(self, app: ASGIApp, limits: RateLimitSettings, is_key: Callable[[str], bool]) -> None:
         self.app = app
         self.limiter = RateLimiter(limits)
+        self._is_key = is_key
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"].startswith(EXEMPT_PREFIX):
             await self.app(scope, receive, send)
             return
-        wait = self.limiter.admit(Headers(scope=scope).get("xapikey") or "")
+        key = Headers(scope=scope).get("xapikey") or FALLBACK
+        wait = self.limiter.admit(key if self._is_key(key) else FALLBACK)
         if wait is None:
             await self.app(scope, receive, send)
             return

@@ -45,12 +45,17 @@ def owned_test_case(sb: Sandbox, caller: Partner, case_id: UUID) -> CaseRecord:
 
 
 def state_of(case: CaseRecord) -> str:
-    """The advance endpoint's state names: 'Active', 'Closed:Paid', 'Closed:NoPayment', ..."""
+    """The advance endpoint's state names, the spec's list only: "Active", "Closed:Paid", "Closed:NoPayment",
+    or "Closed" for other close codes (and for a merged case, closed into another one)."""
+    if case.lifecycle is Lifecycle.MERGED:
+        return "Closed"
     if case.lifecycle is not Lifecycle.CLOSED:
         return case.lifecycle.api_name
+    if case.close_code is CloseCode.PAID:
+        return "Closed:Paid"
     if case.close_code is CloseCode.PRE_LEGAL_EXHAUSTED_NO_PAYMENT:
         return "Closed:NoPayment"
-    return f"Closed:{case.close_code.api_name if case.close_code else 'Unknown'}"
+    return "Closed"
 
 
 def advance(sb: Sandbox, case: CaseRecord, request: AdvanceRequest) -> bool:
@@ -129,12 +134,18 @@ async def delete_test_cases_by_tag(
     return Response(status_code=204)
 
 
-@router.post("/cases/{id}/replay-last-event")
-async def replay_last_event(sb: SandboxDep, caller: Caller, case_id: CaseId) -> dict[str, Any]:
-    case = owned_test_case(sb, caller, case_id)
+@router.post("/cases/{id}/replay-last-event", response_model=None)
+async def replay_last_event(sb: SandboxDep, caller: Caller, case_id: CaseId) -> dict[str, Any] | Response:
+    """The spec: 400 for a production case or one not the caller's, 404 for no case or no event yet; neither
+    answer has a body there."""
+    case = sb.store.cases.get(case_id)
+    if case is None:
+        return Response(status_code=404)
+    if not case.is_test or caller.id not in (case.managing_partner_id, case.collection_partner_id):
+        return Response(status_code=400)
     rows = [e for e in sb.store.events.values() if e.case_id == case.id and e.partner_id == caller.id]
     if not rows:
-        raise not_found(f"No webhook events were recorded for case {case.reference} yet.")
+        return Response(status_code=404)
     return replay(sb, caller, max(rows, key=lambda e: e.created_at).id)
 
 
