@@ -23,7 +23,11 @@ _REPLAY_SAFE_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE"})
 
 @dataclass(frozen=True)
 class Call(Generic[T]):
-    """A validated request and the parser for its success response."""
+    """A validated request and the parser for its success response.
+
+    ``json`` is the body in JSON types, amounts as ``Decimal``; the client writes it with
+    :func:`encode_json`, so amounts go out as exact numbers.
+    """
 
     method: str
     path: str
