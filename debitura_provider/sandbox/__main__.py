@@ -14,10 +14,12 @@ from debitura_provider.sandbox import EXTRA
 from debitura_provider.sandbox.config import (
     DEFAULT_API_KEY,
     DEFAULT_DELAY,
+    DEFAULT_OUTCOMES,
     DEFAULT_PORT,
     DEFAULT_SEED,
     DEFAULT_SPEED,
     KINDS,
+    OUTCOME_MIXES,
     FaultSpec,
     SandboxConfig,
 )
@@ -75,6 +77,26 @@ def _parser() -> argparse.ArgumentParser:
         help="how long a slow request waits and a commit_then_timeout one is held "
         "(make it longer than the client's timeout)",
     )
+    parser.add_argument(
+        "--strict-spec",
+        metavar="PATH",
+        help="check every request body and answer against this copy of Debitura's OpenAPI spec; a violation "
+        "is logged and answered with a 418 (the tests run this way)",
+    )
+    parser.add_argument(
+        "--managing-partner-events",
+        choices=("on", "off"),
+        default="on",
+        help="whether the managing partner's live webhook subscriptions get events of the production cases it "
+        "referred (no Debitura source says; off tests the path where none arrive)",
+    )
+    parser.add_argument(
+        "--outcomes",
+        choices=OUTCOME_MIXES,
+        default=DEFAULT_OUTCOMES,
+        help="the simulated partners' mix: varied makes declines, reassignments, merges, system closes, fees and "
+        "payment corrections common",
+    )
     return parser
 
 
@@ -104,6 +126,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             rate_limits=not args.no_rate_limit,
             simulate=not args.no_simulation,
             faults=FaultSpec.parse(args.faults, delay=args.fault_delay) if args.faults else None,
+            strict_spec=args.strict_spec,
+            managing_partner_events=args.managing_partner_events == "on",
+            outcomes=args.outcomes,
         )
         server = SandboxServer(config)
     except (ValueError, OSError) as exc:

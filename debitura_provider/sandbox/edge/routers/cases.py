@@ -14,7 +14,6 @@ from debitura_provider.api.models import (
     CloseCode,
     CreateNoteRequest,
     CreatePaymentRequest,
-    CreatePaymentResponse,
     Lifecycle,
     PaymentRecipient,
     SendChatRequest,
@@ -22,9 +21,7 @@ from debitura_provider.api.models import (
     UpdateFeesRequest,
     UpdatePaymentRequest,
 )
-from debitura_provider.api.models import case_actions as actions
 from debitura_provider.sandbox.domain import lifecycle, money, payments, views
-from debitura_provider.sandbox.domain.clock import midnight
 from debitura_provider.sandbox.domain.problems import (
     api_error,
     business_error,
@@ -167,21 +164,7 @@ async def record_payment(
     user = caller.users[0]
     recorded = payments.record(sb, case, new, body.close_case, user, partner_actor(user))
     p = recorded.payment
-    return CreatePaymentResponse(
-        payment_id=p.id,
-        case_reference=case.reference,
-        date=midnight(p.date),
-        payment_amount=float(p.amount),
-        payout_creditor=float(p.payout_creditor),
-        payout_collection_partner=float(p.payout_collection_partner),
-        payment_recipient=p.recipient,
-        commission_payment_status=p.commission_payment_status,
-        close_case=body.close_case,
-        case_closed=recorded.closed,
-        close_code=case.close_code.value if recorded.closed and case.close_code else None,
-        remaining_amount=float(money.remainder(case)),
-        warnings=recorded.warnings,
-    ).to_wire()
+    return views.created_payment(case, p, body.close_case, recorded.closed, recorded.warnings)
 
 
 @router.put("/{id}/payments/{paymentId}")
@@ -288,18 +271,20 @@ async def close_case(
     code = CloseCode.parse(body.close_code)
     user = caller.users[0]
     lifecycle.close(sb, case, code, body.comment, user, partner_actor(user))
-    paid = float(money.total_paid(case))
-    return actions.CloseCaseResponse(
-        case_reference=case.reference,
-        close_code=code.api_name,
-        close_code_description=code.value,
-        comment=body.comment,
-        closed_at=case.date_finished,
-        closed_by={"user_id": user.number, "user_name": user.name},
-        final_outstanding_amount=float(money.remainder(case)),
-        total_payments=paid,
-        total_recovered=paid,
-    ).to_wire()
+    paid = money.total_paid(case)
+    return views.wire(
+        {
+            "caseReference": case.reference,
+            "closeCode": code.api_name,
+            "closeCodeDescription": code.value,
+            "comment": body.comment,
+            "closedAt": case.date_finished,
+            "closedBy": {"userId": user.number, "userName": user.name},
+            "finalOutstandingAmount": money.remainder(case),
+            "totalPayments": paid,
+            "totalRecovered": paid,
+        }
+    )
 
 
 @router.post("/{id}/start")
@@ -308,13 +293,15 @@ async def start_case(
 ) -> dict[str, Any]:
     case = worked_case(sb, caller, case_id)
     lifecycle.start(sb, case, caller, body)
-    return actions.StartCaseResponse(
-        case_id=case.id,
-        case_reference=case.reference,
-        status=case.lifecycle.value,
-        activated_at=case.date_collection_started,
-        collection_partner_reference=case.collection_partner_reference,
-    ).to_wire()
+    return views.wire(
+        {
+            "caseId": case.id,
+            "caseReference": case.reference,
+            "status": case.lifecycle.value,
+            "activatedAt": case.date_collection_started,
+            "collectionPartnerReference": case.collection_partner_reference,
+        }
+    )
 
 
 @router.put("/{id}/fees", response_model=None)
@@ -327,15 +314,17 @@ async def update_case_fees(
     proposed = money.success_fee(gross)
     if abs(proposed - case.success_fee) > PRICE_CHANGE_THRESHOLD and not body.confirm_price_change:
         return JSONResponse(
-            actions.PriceChangeConfirmation(
-                case_id=case.id,
-                confirmation_required=True,
-                is_intentional_rate=False,
-                current_success_fee=float(case.success_fee),
-                proposed_success_fee=float(proposed),
-                warning=f"The success fee would change from {case.success_fee}% to {proposed}%.",
-                message="Resubmit with confirmPriceChange=true to re-price the case.",
-            ).to_wire(),
+            views.wire(
+                {
+                    "caseId": case.id,
+                    "confirmationRequired": True,
+                    "isIntentionalRate": False,
+                    "currentSuccessFee": case.success_fee,
+                    "proposedSuccessFee": proposed,
+                    "warning": f"The success fee would change from {case.success_fee}% to {proposed}%.",
+                    "message": "Resubmit with confirmPriceChange=true to re-price the case.",
+                }
+            ),
             status_code=409,
         )
     before = (case.gross_amount, money.total_fees(case))
@@ -352,16 +341,18 @@ async def update_case_fees(
         f"{case.currency}.",
         partner_actor(caller.users[0]),
     )
-    return actions.UpdateFeesResponse(
-        case_id=case.id,
-        gross_amount=float(case.gross_amount),
-        interest_fees=float(case.interest_fees),
-        reminder_fees=float(case.reminder_fees),
-        collection_fees=float(case.collection_fees),
-        total_added_fees=float(money.total_fees(case)),
-        recalculated_success_fee=float(case.success_fee) if body.gross_amount is not None else None,
-        remainder=float(money.remainder(case)),
-    ).to_wire()
+    return views.wire(
+        {
+            "caseId": case.id,
+            "grossAmount": case.gross_amount,
+            "interestFees": case.interest_fees,
+            "reminderFees": case.reminder_fees,
+            "collectionFees": case.collection_fees,
+            "totalAddedFees": money.total_fees(case),
+            "recalculatedSuccessFee": case.success_fee if body.gross_amount is not None else None,
+            "remainder": money.remainder(case),
+        }
+    )
 
 
 @router.get("/{id}/exclusive-period")
@@ -373,20 +364,26 @@ async def get_exclusive_period(sb: SandboxDep, caller: Caller, case_id: CaseId) 
     end, extensions = period
     now = sb.now()
     status = "Terminated" if not case.is_open else ("Expired" if now > end else "Active")
-    return actions.ExclusivePeriod(
-        engagement_start_date=case.date_collection_started,
-        current_end_date=end,
-        days_remaining=max(0, (end - now).days) if status == "Active" else 0,
-        status=status,
-        extensions=[{"type": "Payment", "event_date": at, "new_end_date": new_end} for at, new_end in extensions],
-    ).to_wire()
+    return views.wire(
+        {
+            "engagementStartDate": case.date_collection_started,
+            "currentEndDate": end,
+            "daysRemaining": max(0, (end - now).days) if status == "Active" else 0,
+            "status": status,
+            "extensions": [{"type": "Payment", "eventDate": at, "newEndDate": new_end} for at, new_end in extensions],
+        }
+    )
 
 
 @router.get("/{id}/validation")
 async def get_case_validation(sb: SandboxDep, caller: Caller, case_id: CaseId) -> dict[str, Any]:
     case = worked_case(sb, caller, case_id)
-    return actions.CaseValidationStatus(
-        needs_info=case.needs_info,
-        creditor_responded_at=case.creditor_responded_at,
-        items=[{"resolution_area": i.resolution_area, "description": i.description} for i in case.validation_items],
-    ).to_wire()
+    return views.wire(
+        {
+            "needsInfo": case.needs_info,
+            "creditorRespondedAt": case.creditor_responded_at,
+            "items": [
+                {"resolutionArea": i.resolution_area, "description": i.description} for i in case.validation_items
+            ],
+        }
+    )

@@ -6,7 +6,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request
 
-from debitura_provider.api.models import CreateIngestionJobRequest, IngestionJobCreated, IngestionJobStatus
+from debitura_provider.api.models import CreateIngestionJobRequest
+from debitura_provider.sandbox.domain import views
 from debitura_provider.sandbox.domain.ingest import Ingestor
 from debitura_provider.sandbox.domain.problems import not_found
 from debitura_provider.sandbox.edge.deps import Caller, SandboxDep, authenticate, json_body, parse_uuid
@@ -26,7 +27,7 @@ async def create_ingestion_job(
     body: Annotated[CreateIngestionJobRequest, json_body(CreateIngestionJobRequest)],
 ) -> dict[str, Any]:
     job = ingestor.submit(caller, body)
-    return IngestionJobCreated(job_id=job.id, rows_queued=len(job.rows)).to_wire()
+    return views.wire({"jobId": job.id, "rowsQueued": len(job.rows)})
 
 
 @router.get("/{jobId}")
@@ -37,6 +38,11 @@ async def get_ingestion_job(
     job = sb.store.jobs.get(found) if found else None
     if job is None or job.partner_id != caller.id:
         raise not_found(f"Ingestion job {job_id} not found.")
-    return IngestionJobStatus(
-        status=job.status, rows_total=len(job.rows), rows_succeeded=job.rows_succeeded, rows_failed=job.rows_failed
-    ).to_wire()
+    return views.wire(
+        {
+            "status": job.status,
+            "rowsTotal": len(job.rows),
+            "rowsSucceeded": job.rows_succeeded,
+            "rowsFailed": job.rows_failed,
+        }
+    )

@@ -10,11 +10,9 @@ from fastapi import APIRouter, Depends, Response
 from debitura_provider.api.models import (
     CreateManagedCaseRequest,
     TestPaymentRequest,
-    TestPaymentResponse,
     UpdatePaymentRequest,
 )
 from debitura_provider.sandbox.domain import intake, money, payments, views
-from debitura_provider.sandbox.domain.clock import midnight
 from debitura_provider.sandbox.domain.problems import bad_request
 from debitura_provider.sandbox.domain.queries import MANAGED, managed_case
 from debitura_provider.sandbox.domain.runtime import Sandbox, partner_actor
@@ -83,14 +81,7 @@ async def record_test_payment(
         date=body.date, amount=amount, recipient="Creditor", commission_payment_status="Unpaid", creditor_only=True
     )
     recorded = payments.record(sb, case, new, body.close_case, None, partner_actor(caller.users[0]))
-    return TestPaymentResponse(
-        payment_id=recorded.payment.id,
-        case_reference=case.reference,
-        date=midnight(body.date),
-        payment_amount=float(amount),
-        case_closed=recorded.closed,
-        remaining_amount=float(money.remainder(case)),
-    ).to_wire()
+    return views.created_test_payment(case, recorded.payment, recorded.closed)
 
 
 @router.put("/{id}/payments/{paymentId}")

@@ -6,7 +6,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 
-from debitura_provider.api.models import UserPage
 from debitura_provider.sandbox.domain import views
 from debitura_provider.sandbox.domain.queries import CaseQuery
 from debitura_provider.sandbox.edge.deps import Caller, authenticate, case_query
@@ -24,9 +23,4 @@ async def get_me(caller: Caller) -> dict[str, Any]:
 
 @router.get("/users")
 async def list_users(caller: Caller, paging: Paging) -> dict[str, Any]:
-    start = (paging.page - 1) * paging.page_size
-    shown = caller.users[start : start + paging.page_size]
-    return UserPage(
-        page=views.page(len(caller.users), paging.page, paging.page_size, len(shown)),
-        users=[{"id": u.id, "name": u.name, "email": u.email} for u in shown],
-    ).to_wire()
+    return views.users(caller, paging)

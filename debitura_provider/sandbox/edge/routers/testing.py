@@ -12,10 +12,9 @@ from debitura_provider.api.models import (
     AdvanceTarget,
     CloseCode,
     FireWebhookRequest,
-    FireWebhookResult,
     Lifecycle,
 )
-from debitura_provider.sandbox.domain import events, lifecycle, money, payments
+from debitura_provider.sandbox.domain import events, lifecycle, money, payments, views
 from debitura_provider.sandbox.domain.problems import bad_request, invalid_field, not_found, unprocessable
 from debitura_provider.sandbox.domain.runtime import Sandbox
 from debitura_provider.sandbox.domain.simulation import Simulator
@@ -173,4 +172,4 @@ async def fire_test_webhook(
     if data is None:
         raise unprocessable(f"Case {case.reference} has nothing to send as {event} yet.", "MissingEventData")
     count = sb.dispatcher.send(case, event, data, targets)
-    return FireWebhookResult(event_type=event, case_id=case.id, enqueued_count=count).to_wire()
+    return views.wire({"eventType": event, "caseId": case.id, "enqueuedCount": count})

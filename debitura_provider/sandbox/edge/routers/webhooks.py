@@ -14,7 +14,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 
-from debitura_provider.api.models import CreateWebhookRequest, ReplayedEvent, UpdateWebhookRequest, WebhookEventType
+from debitura_provider.api.models import CreateWebhookRequest, UpdateWebhookRequest, WebhookEventType
 from debitura_provider.sandbox.domain import views
 from debitura_provider.sandbox.domain.problems import bad_request, invalid_field, not_found
 from debitura_provider.sandbox.domain.runtime import Sandbox
@@ -110,7 +110,7 @@ def replay(sb: Sandbox, caller: Partner, event_id: UUID) -> dict[str, Any]:
             "SubscriptionDisabled",
         )
     sb.dispatcher.replay(row)
-    return ReplayedEvent(event_id=row.id, subscription_id=row.subscription_id, event_type=row.event_type).to_wire()
+    return views.replayed(row)
 
 
 @router.get("/{id}")
