@@ -52,6 +52,22 @@ $(CHROMIUM):
 test-ui: $(UI_STAMP) $(CHROMIUM)
 	DEBITURA_UI_TEST=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/ui
 
+# The production shape on 127.0.0.1 (not in make test, about 15 min): 8 processes sharing one key at
+# Debitura's real limits, then Airflow on CeleryExecutor with Postgres, Redis, 3 workers, 2 triggerers and
+# 2 API server workers, with a worker and a triggerer killed mid-work. Debian's postgresql and redis-server
+# are installed by apt if missing; everything started is stopped and removed at the end.
+DIST_STAMP := $(VENV)/.installed-distributed
+
+$(DIST_STAMP): $(STAMP)
+	$(BIN)/uv pip install --python $(BIN)/python --quiet -e '.[dev,sandbox,examples,distributed]'
+	touch $(DIST_STAMP)
+
+test-distributed: $(DIST_STAMP)
+	command -v redis-server >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+		(apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql redis-server)
+	$(BIN)/python -m scripts.distributed.rate_budget
+	$(BIN)/python -m scripts.distributed.run
+
 # The README's main command: sandbox + CRM extract + referral with `airflow dags test`, then a summary.
 demo: $(STAMP)
 	$(BIN)/python scripts/demo.py

@@ -27,19 +27,23 @@ from typing import Any
 
 from bench.report import figure
 from bench.server import REPO, SandboxProcess
+from debitura_provider.api import RateLimits
 
 THREADS = 4
 """Requests each process keeps in flight."""
 
 
-def _worker(base_url: str, api_key: str, index: int, count: int, time_scale: float, threads: int) -> int:
+def _worker(
+    base_url: str, api_key: str, index: int, count: int, time_scale: float, threads: int, rate_processes: int
+) -> int:
     from bench.referral import make_records
-    from debitura_provider.api import DebituraClient, DebituraError, RateLimits
+    from debitura_provider.api import DebituraClient, DebituraError
 
-    limits = RateLimits(time_scale=time_scale)
+    limits = RateLimits(time_scale=time_scale, processes=rate_processes)
     records = make_records(f"proc{index}", count)
     bodies = [{k: v for k, v in r.items() if k != "record_id"} for r in records]
     ids: list[str] = []
+    done: list[float] = []
     failed = 0
     lock = threading.Lock()
     with DebituraClient(api_key, base_url, rate_limits=limits) as client:
@@ -58,6 +62,7 @@ def _worker(base_url: str, api_key: str, index: int, count: int, time_scale: flo
                 return
             with lock:
                 ids.append(str(case.id))
+                done.append(time.time())
 
         with ThreadPoolExecutor(threads) as pool:
             list(pool.map(create, bodies))
@@ -65,7 +70,15 @@ def _worker(base_url: str, api_key: str, index: int, count: int, time_scale: flo
         share = client._budget.share
     print(
         json.dumps(
-            {"index": index, "ids": ids, "failed": failed, "started": started, "finished": finished, "share": share}
+            {
+                "index": index,
+                "ids": ids,
+                "failed": failed,
+                "started": started,
+                "finished": finished,
+                "share": share,
+                "done": done,
+            }
         ),
         flush=True,
     )
@@ -73,7 +86,13 @@ def _worker(base_url: str, api_key: str, index: int, count: int, time_scale: flo
 
 
 def measure(
-    sandbox: SandboxProcess, processes: int, records: int, *, threads: int = THREADS, name: str
+    sandbox: SandboxProcess,
+    processes: int,
+    records: int,
+    *,
+    threads: int = THREADS,
+    rate_processes: int = RateLimits.processes,
+    name: str,
 ) -> dict[str, Any]:
     """Refer ``records`` split over ``processes`` processes against ``sandbox`` (which must enforce limits)."""
     assert sandbox.limits is not None, "the sandbox must enforce the rate limits"
@@ -92,6 +111,8 @@ def measure(
         str(threads),
         "--count",
         str(per_process),
+        "--rate-limit-processes",
+        str(rate_processes),
     ]
     children: list[subprocess.Popen[str]] = []
     try:
@@ -137,6 +158,10 @@ def measure(
     elapsed = max(r["finished"] for r in reports) - started
     best = (math.ceil(total / settings.per_minute) - 1) * window
     ids = [i for r in reports for i in r["ids"]]
+    segment = window / 6  # Debitura's minute is six 10-second segments
+    per_segment = [0] * (int(elapsed // segment) + 1)
+    for t in (t for r in reports for t in r["done"]):
+        per_segment[min(int((t - started) // segment), len(per_segment) - 1)] += 1
     failed = sum(r["failed"] for r in reports)
     requests = sum(seen.statuses.values())
     limited = seen.statuses["429"]
@@ -155,6 +180,7 @@ def measure(
         target=">= 0.9, 0 failed, <= 2% answered 429",
         target_met=fraction >= 0.9 and failed == 0 and len(set(ids)) == total and share_429 <= 0.02,
         processes=processes,
+        rate_limit_processes=rate_processes,
         threads_per_process=threads,
         failed_records=failed,
         duplicated_records=len(ids) - len(set(ids)),
@@ -164,6 +190,7 @@ def measure(
         rate_limited_share=share_429,
         elapsed_seconds=elapsed,
         best_seconds=best,
+        created_per_segment=per_segment,
         shares_per_minute_at_end=sorted(r["share"] for r in reports),
     )
 
@@ -184,9 +211,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--count", type=int, required=True)
     parser.add_argument("--time-scale", type=float, default=1.0)
     parser.add_argument("--threads", type=int, default=THREADS)
+    parser.add_argument("--rate-limit-processes", type=int, default=RateLimits.processes)
     args = parser.parse_args(argv)
     key = os.environ["DEBITURA_BENCH_KEY"]  # not on the command line, where `ps` would show it
-    return _worker(args.base_url, key, args.index, args.count, args.time_scale, args.threads)
+    return _worker(args.base_url, key, args.index, args.count, args.time_scale, args.threads, args.rate_limit_processes)
 
 
 if __name__ == "__main__":

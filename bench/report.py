@@ -73,6 +73,10 @@ def _cells(figure: dict[str, Any]) -> tuple[str, str]:
         ours = (f"{figure['value']:,.1f} req/s, {figure['failed_records']} failed, "
                 f"{figure['rate_limited_responses']} x 429")
         return ours, f"{anchor_value:,.1f} req/s ({anchor['name']})"
+    if name == "referral_8_processes_vs_rate_ceiling":
+        ours = (f"{figure['processes']} processes: {figure['elapsed_seconds']:,.1f} s, {figure['failed_records']} "
+                f"failed, {figure['rate_limited_share']:.1%} x 429")
+        return ours, f"{figure['best_seconds']:,.1f} s ({anchor['name']})"
     return str(figure["value"]), str(anchor_value)
 
 

@@ -30,7 +30,7 @@ from typing import Any
 import httpx
 import pydantic
 
-from bench import overhead, referral, watch
+from bench import overhead, processes, referral, watch
 from bench.report import table
 from bench.server import REPO, SandboxProcess
 from debitura_provider import __version__
@@ -53,6 +53,11 @@ class Plan:
     limits: RateLimitSettings = COMPRESSED_LIMITS
     overhead_iterations: int = 300
     overhead_rounds: int = 9
+    processes: int = 8
+    processes_records: int = 6_000
+    processes_limits: RateLimitSettings = RateLimitSettings(time_scale=2.0)
+    """A minute of 30 s: 8 client processes and the sandbox share the cores, and a burst of 2,000
+    creates must fit in one window for the figure to measure the budget, not the machine."""
 
 
 QUICK = Plan(
@@ -64,6 +69,9 @@ QUICK = Plan(
     limits=RateLimitSettings(per_minute=20, time_scale=60.0),
     overhead_iterations=20,
     overhead_rounds=3,
+    processes=2,
+    processes_records=60,
+    processes_limits=RateLimitSettings(per_minute=20, time_scale=60.0),
 )
 
 
@@ -107,6 +115,12 @@ def measure(plan: Plan) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         sandboxes["rate_limited"] = limited.settings()
         _say(f"referral of {plan.limited_records} records within the rate limit (time x{plan.limits.time_scale:g}) ...")
         figures.append(asyncio.run(referral.versus_rate_ceiling(limited, plan.limited_records)))
+    with SandboxProcess(plan.processes_limits) as shared:
+        sandboxes["rate_limited_processes"] = shared.settings()
+        _say(f"referral of {plan.processes_records} records by {plan.processes} processes sharing one key ...")
+        figures.append(processes.measure(
+            shared, plan.processes, plan.processes_records, name="referral_8_processes_vs_rate_ceiling"
+        ))
     return figures, sandboxes
 
 

@@ -44,6 +44,11 @@ CONN_FIELDS: dict[str, Any] = {
         "description": "Client-side budget per API key (Debitura allows 2,000; 0 turns the limiter off).",
         "schema": {"type": ["integer", "null"], "minimum": 0, "default": 2000},
     },
+    "rate_limit_processes": {
+        "label": "Processes sharing the key",
+        "description": "Debitura pool slots plus triggerers: after a 429 a process keeps at least 1/N of the key.",
+        "schema": {"type": ["integer", "null"], "minimum": 1, "default": 16},
+    },
     "portal_url": {
         "label": "Partner portal URL",
         "description": "Base of the 'Debitura case' links; defaults to https://partner.debitura.com.",

@@ -24,10 +24,10 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-QUIET_WINDOWS = 2
-"""Windows without a 429 before a shrunk share starts growing: a 429 means other processes are busy."""
+SEGMENTS = 6
+"""Debitura's minute window is six 10-second segments; a shrunk share is re-judged each segment."""
 GROWTH = 1.25
-"""How much a shrunk share grows each window after that, until it is the whole key again."""
+"""How much a shrunk share that holds this process back grows each quiet segment, up to the whole key."""
 
 
 @dataclass(frozen=True)
@@ -65,29 +65,35 @@ class _Window:
     """A sliding window over reserved send times (sliding is never looser than Debitura's windows).
 
     ``share`` is how many of the key's ``limit`` this process may use now; it is the whole limit
-    until :meth:`throttled` learns that other processes use the key too.
+    until :meth:`throttled` learns that other processes use the key too. While the share holds
+    this process back and no 429 came for a segment (a sixth of the window, Debitura's 10 s), the
+    share grows ``GROWTH`` a segment: the others may have finished, and their part of the key
+    would otherwise go unused.
     """
 
     def __init__(self, limit: int, span: float, floor: int) -> None:
         self.limit = limit
         self.span = span
+        self.segment = span / SEGMENTS
         self.floor = max(1, min(floor, limit))
         self.share = float(limit)
         self.throttled_at: float | None = None
+        self.held_since: float | None = None
         self._times: deque[float] = deque()
 
     def allowed(self, at: float) -> int:
-        """The share at ``at``: after ``QUIET_WINDOWS`` without a 429 it grows ``GROWTH`` a window."""
+        """The share at ``at`` (pure: ``at`` may be in the future)."""
         if self.throttled_at is None:
             return self.limit
-        quiet = (at - self.throttled_at) / self.span - QUIET_WINDOWS
+        if self.held_since is None:
+            return int(self.share)
+        quiet = (at - max(self.throttled_at, self.held_since)) / self.segment - 1
         if quiet <= 0:
             return int(self.share)
-        grown = self.share * GROWTH**quiet
-        if grown >= self.limit:
-            self.throttled_at, self.share = None, float(self.limit)
-            return self.limit
-        return int(grown)
+        return min(self.limit, int(self.share * GROWTH**quiet))
+
+    def _in_window(self, at: float) -> int:
+        return len(self._times) - bisect.bisect_right(self._times, at - self.span)
 
     def earliest(self, at: float) -> float:
         while self._times and self._times[0] <= at - self.span:
@@ -95,7 +101,19 @@ class _Window:
         allowed = self.allowed(at)
         if len(self._times) < allowed:
             return at
-        return self._times[-allowed] + self.span
+        due = self._times[-allowed] + self.span
+        if allowed >= self.limit:
+            return due
+        if self.held_since is None:
+            self.held_since = at  # the share, not the key, holds this process back from now on
+        probe = at
+        for _ in range(SEGMENTS):  # the share grows meanwhile: it may let a request through before due
+            probe += self.segment
+            if probe >= due:
+                break
+            if self._in_window(probe) < self.allowed(probe):
+                return probe
+        return due
 
     def take(self, at: float) -> None:
         self._times.append(at)
@@ -107,7 +125,7 @@ class _Window:
             del self._times[sent - 1]  # refused, so it does not count against the key
         admitted = sum(1 for t in self._times if now - self.span < t <= now)
         self.share = float(max(self.floor, min(admitted, self.allowed(now))))
-        self.throttled_at = now
+        self.throttled_at, self.held_since = now, None
 
 
 class RateBudget:

@@ -18,6 +18,7 @@ from debitura_provider.api import (
     RateLimits,
     RetryPolicy,
 )
+from debitura_provider.api.errors import ConfigurationError
 from debitura_provider.api.models import UpdateWebhookRequest, WebhookSubscription
 from debitura_provider.coercion import as_bool, as_float, as_int
 from debitura_provider.compat import BaseHook, Connection, aget_connection_extra
@@ -52,12 +53,15 @@ class ClientSettings:
         """
         extra = conn.extra_dejson if extra is None else extra
         per_minute = _field(extra, "rate_limit_per_minute", as_int, 2000)
+        processes = _field(extra, "rate_limit_processes", as_int, DEBITURA_LIMITS.processes)
+        if processes < 1:
+            raise ConfigurationError("connection field rate_limit_processes must be 1 or more")
         return cls(
             base_url=_base_url(conn),
             api_key=conn.password or "",
             timeout=_field(extra, "timeout", as_float, 30.0),
             retry=RetryPolicy(attempts=_field(extra, "max_attempts", as_int, 5)),
-            rate_limits=UNLIMITED if per_minute == 0 else _limits(per_minute),
+            rate_limits=UNLIMITED if per_minute == 0 else _limits(per_minute, processes),
             verify=_field(extra, "verify_tls", as_bool, True),
             portal_url=str(extra.get("portal_url") or DEFAULT_PORTAL_URL).rstrip("/"),
         )
@@ -84,10 +88,10 @@ def _base_url(conn: Connection) -> str:
     return f"{scheme}://{host}:{conn.port}" if conn.port else f"{scheme}://{host}"
 
 
-def _limits(per_minute: int) -> RateLimits:
-    if per_minute == DEBITURA_LIMITS.per_minute:
+def _limits(per_minute: int, processes: int) -> RateLimits:
+    if per_minute == DEBITURA_LIMITS.per_minute and processes == DEBITURA_LIMITS.processes:
         return DEBITURA_LIMITS
-    return RateLimits(per_minute, DEBITURA_LIMITS.per_hour, DEBITURA_LIMITS.per_day)
+    return RateLimits(per_minute, DEBITURA_LIMITS.per_hour, DEBITURA_LIMITS.per_day, processes=processes)
 
 
 def _field(extra: dict[str, Any], key: str, read: Callable[[Any, str], T], default: T) -> T:

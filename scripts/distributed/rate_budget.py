@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 from bench import processes
 from bench.server import SandboxProcess
+from debitura_provider.api import RateLimits
 from debitura_provider.sandbox import RateLimitSettings
 
 
@@ -28,6 +29,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--processes", type=int, default=8)
     parser.add_argument("--records", type=int, default=6_000)
     parser.add_argument("--threads", type=int, default=processes.THREADS)
+    parser.add_argument(
+        "--rate-limit-processes",
+        type=int,
+        default=RateLimits.processes,
+        help="RateLimits.processes of every client (the connection's rate_limit_processes)",
+    )
     parser.add_argument(
         "--time-scale", type=float, default=1.0, help="compress the limits' clock (not for the figures)"
     )
@@ -40,7 +47,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     with SandboxProcess(limits) as sandbox:
         result = processes.measure(
-            sandbox, args.processes, args.records, threads=args.threads, name="referral_8_processes_vs_rate_ceiling"
+            sandbox,
+            args.processes,
+            args.records,
+            threads=args.threads,
+            rate_processes=args.rate_limit_processes,
+            name="referral_8_processes_vs_rate_ceiling",
         )
     print(json.dumps(result, indent=2))
     print(

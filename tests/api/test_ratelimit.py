@@ -95,9 +95,7 @@ def test_a_429_shrinks_the_share_to_what_this_process_got_admitted() -> None:
     budget.hold(50.0)
     assert budget.share == 30
     clock.now += 60  # the window has freed: this process takes its 30 again, not the whole 100
-    waits = [budget.reserve() for _ in range(31)]
-    assert waits[:30] == [0.0] * 30
-    assert waits[30] == 60.0
+    assert [budget.reserve() for _ in range(30)] == [0.0] * 30
 
 
 def test_the_share_never_drops_below_one_per_process() -> None:
@@ -108,21 +106,35 @@ def test_the_share_never_drops_below_one_per_process() -> None:
     assert budget.share == 25
 
 
-def test_the_share_grows_back_after_two_quiet_windows() -> None:
+def test_a_share_that_holds_the_process_back_grows_after_a_quiet_segment() -> None:
     clock = FakeClock()
     budget = RateBudget(_minute(100), clock=clock)
     for _ in range(21):
         budget.reserve()
     budget.hold(10.0)
-    assert budget.share == 20
-    clock.now += 2 * 60
-    assert budget.share == 20
     clock.now += 60
-    assert budget.share == 25  # a quarter more per quiet window ...
-    clock.now += 10 * 60
+    assert [budget.reserve() for _ in range(20)] == [0.0] * 20
+    # The share (20) holds it back now; without a 429 for a segment (10 s) it grows 25% a segment,
+    # so the next request goes out two segments later instead of waiting for the window to free.
+    assert budget.reserve() == 20.0
+    clock.now += 20
+    assert budget.share == 25
+    clock.now += 10 * 10
     assert budget.share == 100  # ... until it is the whole key again
+
+
+def test_a_new_429_stops_the_growth_and_measures_the_share_again() -> None:
+    clock = FakeClock()
+    budget = RateBudget(_minute(100), clock=clock)
+    for _ in range(21):
+        budget.reserve()
+    budget.hold(10.0)
     clock.now += 60
-    assert budget.share == 100
+    for _ in range(21):
+        budget.reserve()  # 20 now, the 21st probing two segments later
+    clock.now += 20
+    budget.hold(40.0)  # the probe was refused: the others still use the key
+    assert budget.share == 20
 
 
 def test_a_wait_longer_than_a_minute_holds_without_shrinking_the_share() -> None:

@@ -25,6 +25,7 @@ FIGURES = {
     "watch_payment_detection_seconds",
     "watch_memory_per_case_bytes",
     "referral_vs_rate_ceiling",
+    "referral_8_processes_vs_rate_ceiling",
 }
 
 
@@ -52,6 +53,10 @@ def test_quick_bench_measures_every_figure_and_stops_its_sandboxes(
     assert by_name["referral_vs_raw_httpx", run.QUICK.referral_records]["failed_records"] == 0
     limited = by_name["referral_vs_rate_ceiling", run.QUICK.limited_records]
     assert limited["failed_records"] == 0
+    shared = by_name["referral_8_processes_vs_rate_ceiling", run.QUICK.processes_records]
+    assert shared["failed_records"] == shared["duplicated_records"] == 0
+    assert shared["cases_created"] == run.QUICK.processes_records, "every process's records, each once"
+    assert shared["processes"] == run.QUICK.processes
     assert results["conditions"]["sandboxes"]["rate_limited"]["rate_limits"]["time_scale"] == run.QUICK.limits.time_scale
 
     assert "| figure" in capsys.readouterr().out

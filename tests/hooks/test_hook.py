@@ -63,6 +63,7 @@ def test_host_without_scheme_uses_https(monkeypatch: pytest.MonkeyPatch) -> None
         ({"max_attempts": "2.5"}, "connection field max_attempts: '2.5' is not an integer"),
         ({"verify_tls": "maybe"}, "connection field verify_tls: 'maybe' is not a boolean"),
         ({"rate_limit_per_minute": True}, "connection field rate_limit_per_minute: True is not an integer"),
+        ({"rate_limit_processes": 0}, "connection field rate_limit_processes must be 1 or more"),
     ],
 )
 def test_a_bad_extra_is_a_configuration_error_naming_the_field(
@@ -71,6 +72,11 @@ def test_a_bad_extra_is_a_configuration_error_naming_the_field(
     _conn(monkeypatch, extra=extra)
     with pytest.raises(ConfigurationError, match=message):
         DebituraHook().settings  # noqa: B018 - reading it is the test
+
+
+def test_processes_sharing_the_key_set_each_process_floor(monkeypatch: pytest.MonkeyPatch) -> None:
+    _conn(monkeypatch, extra={"rate_limit_processes": "8"})
+    assert DebituraHook().settings.rate_limits.processes == 8
 
 
 @pytest.mark.parametrize(
