@@ -58,13 +58,13 @@ def debitura_integration_test() -> None:
             "dueDate": (today - dt.timedelta(days=30)).isoformat(),
             "creditorReference": "IT-" + today.strftime("%Y%m%d"),
             "claimDescription": "Integration test invoice (isTest)",
+            # A made-up debtor: a test case is data too, and this request lands in XCom and rendered fields.
             "debtor": {
                 "type": "Company",
-                "name": "Pacific Harbor Imports LLC",
-                "contactPerson": "John Carter",
+                "name": "Integration Test Debtor Inc.",
+                "contactPerson": "Test Contact",
                 "countryAlpha2": "US",
                 "stateAlpha2": "CA",
-                "city": "San Francisco",
             },
             "isTest": True,
             "tag": "airflow-it-" + re.sub(r"[^A-Za-z0-9._-]+", "-", run_id)[:80],

@@ -222,7 +222,7 @@ def _current_state(case_ids: list[str]) -> tuple[dict[str, Case], dict[str, list
 
 def _last_event(items: Iterable[dict[str, Any]]) -> str:
     latest = max(items, key=lambda item: item.get("date") or "")
-    return f"{(latest.get('date') or '')[:10]} {latest.get('title')}: {latest.get('description')}"[:400]
+    return f"{(latest.get('date') or '')[:10]} {latest.get('title')}"[:400]  # the summary: no free text
 
 
 def _ledger_entry(

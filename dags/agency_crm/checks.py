@@ -19,6 +19,7 @@ from sqlalchemy import Connection, text
 from agency_crm.extract import RECORD_KEY
 from agency_crm.ledger import WHOLE_RECORD
 from debitura_provider.api.errors import FieldErrors
+from debitura_provider.api.personal_data import personal_values, scrub
 from debitura_provider.api.referral import prepare
 
 CHECKED_TABLE = """CREATE TABLE IF NOT EXISTS checked_records (
@@ -65,11 +66,19 @@ def check_records(loaded: list[tuple[str, str, Any]]) -> CheckedBatch:
     return CheckedBatch(
         valid=[{RECORD_KEY: r.record_key, **r.request.to_wire()} for r in sendable],
         invalid={
-            keys[i]: outcome.field_errors or {WHOLE_RECORD: [outcome.reason or "rejected"]}
+            keys[i]: _without_personal_data(
+                outcome.field_errors or {WHOLE_RECORD: [outcome.reason or "rejected"]}, records[i]
+            )
             for i, outcome in rejected.items()
         },
         batch_of={key: batch_id for key, (batch_id, _) in latest.items()},
     )
+
+
+def _without_personal_data(errors: FieldErrors, record: Any) -> FieldErrors:
+    """Field errors name the field; a message that echoes a personal value gets it replaced."""
+    values = personal_values(record)
+    return {name: [scrub(message, values) for message in messages] for name, messages in errors.items()}
 
 
 def save_checked(connection: Connection, run_id: str, checked: CheckedBatch) -> None:

@@ -78,6 +78,80 @@ ENVELOPE_FIELDS = ("id", "specVersion", "event", "timestamp", "links")
 """Envelope fields kept as delivered; ``data`` is filtered by :data:`EVENT_DATA_FIELDS`."""
 
 
+DEBTOR_FIELDS = (
+    "name",
+    "contactPerson",
+    "companyRegistrationNumber",
+    "address",
+    "zipCode",
+    "city",
+    "email",
+    "phone",
+)
+"""The debtor's personal fields in a create request (wire names; the snake_case forms count too)."""
+FREE_TEXT_FIELDS = ("comments", "claimDescription")
+"""A create request's free text, which may mention the debtor."""
+REQUEST_FIELDS = (
+    "creditorCompanyName",
+    "creditorCountryAlpha2",
+    "creditorCountry",
+    "creditorDivisionId",
+    "currencyCode",
+    "amountToRecover",
+    "date",
+    "dueDate",
+    "creditorReference",
+    "isTest",
+    "tag",
+)
+"""What :func:`request_shown` keeps of a create request; of the debtor only its type and jurisdiction."""
+_DEBTOR_SHOWN = ("type", "countryAlpha2", "country", "stateAlpha2", "state")
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def personal_values(record: Any) -> list[str]:
+    """The personal values of a create-request record (debtor fields and free text), longest first."""
+    if not isinstance(record, Mapping):
+        return []
+    found = [record.get(k) for k in record if _camel(str(k)) in FREE_TEXT_FIELDS]
+    debtor = record.get("debtor")
+    if isinstance(debtor, Mapping):
+        found += [debtor.get(k) for k in debtor if _camel(str(k)) in DEBTOR_FIELDS]
+    texts = {str(v).strip() for v in found if isinstance(v, str | int) and not isinstance(v, bool)}
+    return sorted((t for t in texts if len(t) >= 3), key=len, reverse=True)
+
+
+def scrub(text: str, values: list[str]) -> str:
+    """``text`` with every one of ``values`` replaced by ``<personal data>``: for messages that may echo input."""
+    for value in values:
+        text = text.replace(value, "<personal data>")
+    return text
+
+
+def request_shown(request: Any) -> Any:
+    """A create request as Airflow may show it (rendered fields): :data:`REQUEST_FIELDS`, and of the
+    debtor only its type and jurisdiction. Anything but a mapping is shown as its type."""
+    if not isinstance(request, Mapping):
+        return request if request is None else f"<{type(request).__name__}>"
+    shown = {k: v for k, v in request.items() if _camel(str(k)) in REQUEST_FIELDS}
+    debtor = request.get("debtor")
+    if isinstance(debtor, Mapping):
+        shown["debtor"] = {k: v for k, v in debtor.items() if _camel(str(k)) in _DEBTOR_SHOWN}
+    return shown
+
+
+def records_shown(records: Any, record_key: str) -> Any:
+    """A list of records as Airflow may show it (rendered fields): how many, and their keys."""
+    if not isinstance(records, list | tuple):
+        return records if records is None else f"<{type(records).__name__}>"
+    keys = [r.get(record_key) for r in records if isinstance(r, Mapping)]
+    return {"records": len(records), "recordKeys": keys, "note": "record data is not kept in Airflow"}
+
+
 def summary(case: Case) -> dict[str, Any]:
     """The case as Airflow may keep it: :data:`SUMMARY_FIELDS` in wire form, and the creditor's id and name."""
     wire = to_wire(case)

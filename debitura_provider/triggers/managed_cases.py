@@ -36,6 +36,8 @@ class ManagedCaseTrigger(BaseTrigger):
     :param poll_interval: seconds between cycles (the shared poller uses its subscribers' shortest).
     :param chunk_size: case ids per list request (1 to 100).
     :param debitura_conn_id: the ``debitura`` connection; triggers of one connection share one client.
+    :param include_snapshots: put each case's whole snapshot, debtor included, in the success event
+        instead of its summary (the sensor's option of the same name).
 
     Events: ``{"status": "success", "cases", "payments", "satisfied"}``, ``{"status": "timeout",
     "message"}`` or ``{"status": "error", "message"}`` (401, 404, missing cases...). Outages and 5xx
@@ -52,6 +54,7 @@ class ManagedCaseTrigger(BaseTrigger):
         poll_interval: float = 60.0,
         chunk_size: int = MAX_PAGE_SIZE,
         debitura_conn_id: str = DebituraHook.default_conn_name,
+        include_snapshots: bool = False,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.case_ids = list(case_ids)
@@ -61,6 +64,7 @@ class ManagedCaseTrigger(BaseTrigger):
         self.poll_interval = poll_interval
         self.chunk_size = chunk_size
         self.debitura_conn_id = debitura_conn_id
+        self.include_snapshots = include_snapshots
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -73,12 +77,18 @@ class ManagedCaseTrigger(BaseTrigger):
                 "poll_interval": self.poll_interval,
                 "chunk_size": self.chunk_size,
                 "debitura_conn_id": self.debitura_conn_id,
+                "include_snapshots": self.include_snapshots,
             },
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         try:
-            watch = CaseWatch(self.case_ids, WatchSpec.from_json(self.watch), WatchState.from_json(self.state))
+            watch = CaseWatch(
+                self.case_ids,
+                WatchSpec.from_json(self.watch),
+                WatchState.from_json(self.state),
+                full_snapshots=self.include_snapshots,
+            )
         except ValueError as exc:
             yield _event({"status": "error", "message": f"invalid trigger arguments: {exc}"})
             return

@@ -11,34 +11,20 @@ through the connection as a DAG author configures it.
 from __future__ import annotations
 
 import base64
-import json
-import os
-import re
 import sqlite3
-import subprocess
-import sys
-import time
 import warnings
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import pytest
-from local_airflow import REPO, airflow_env, connection_env, connections
 
 from debitura_provider.api import ConfigurationError
 from debitura_provider.hooks.debitura import DebituraHook
+from tests.resilience.sweep import API_KEY, WEBHOOK_SECRET, WRONG_KEY, SweptHome
 
 pytestmark = [pytest.mark.resilience, pytest.mark.airflow]
 
-API_KEY = "dbt-live-4f9c1e7a5b2d40688c3e"
-WRONG_KEY = "dbt-live-a3e69b2c8d1f4a70b5d1"
-WEBHOOK_SECRET = base64.b64encode(b"whsec-7d0e8f1a6b5c4d3e2f1a9b8c7d6e5f4a").decode()
 SECRETS = {"API key": API_KEY, "wrong API key": WRONG_KEY, "webhook secret": WEBHOOK_SECRET}
-FIRST = ("debitura_crm_extract", "debitura_referral")
-"""The order an agency runs them in; every other DAG of dags/ follows."""
 
 
 def leaked_forms(secret: str) -> dict[str, bytes]:
@@ -56,58 +42,13 @@ def find_secrets(data: bytes) -> list[str]:
             for form, needle in leaked_forms(secret).items() if needle in data]
 
 
-@dataclass
-class SecretsRun:
-    home: Path
-    sandbox_log: Path
-    dag_ids: list[str]
-    states: dict[str, str]
-
-
-def example_dag_ids(airflow_dags: dict[str, Any]) -> list[str]:
-    dags_folder = Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"]).resolve()
-    found = sorted(d for d, dag in airflow_dags.items() if Path(dag.fileloc).resolve().parent == dags_folder)
-    return [d for d in FIRST if d in found] + [d for d in found if d not in FIRST]
-
-
-def start_sandbox(log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """``debitura-sandbox`` with the recognisable key, its whole output (access log included) in ``log``."""
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "debitura_provider.sandbox", "--port", "0", "--api-key", API_KEY,
-             "--speed", "864000", "--no-rate-limit"], stdout=out, stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 60
-    while not (found := re.search(r"Debitura sandbox on (http://127\.0\.0\.1:\d+)", log.read_text(errors="replace"))):
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"the sandbox did not start:\n{log.read_text(errors='replace')}")
-        time.sleep(0.05)
-    return process, found.group(1)
-
-
 @pytest.fixture(scope="module")
-def secrets_run(airflow_dags: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecretsRun]:
-    home = tmp_path_factory.mktemp("airflow-home")
-    sandbox_log = tmp_path_factory.mktemp("sandbox") / "sandbox.log"  # Debitura's side, not the Airflow home
-    process, base_url = start_sandbox(sandbox_log)
-    try:
-        conns = connections(base_url, API_KEY, f"{base_url}/portal", home / "crm.sqlite3")
-        conns["debitura_default"]["extra"]["webhook_secret"] = WEBHOOK_SECRET
-        refused = json.dumps({**conns["debitura_default"], "password": WRONG_KEY})
-        inherited = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}  # not the tests' home
-        env = {**inherited, **airflow_env(home), **connection_env(conns), "REFUSED_CONNECTION": refused}
-        dag_ids = example_dag_ids(airflow_dags)
-        done = subprocess.run([sys.executable, "-m", "tests.resilience.run_example_dags", *dag_ids], env=env,
-                              cwd=REPO, capture_output=True, text=True, timeout=900)
-    finally:
-        process.terminate()
-        process.wait(60)
-    assert done.returncode == 0, done.stderr[-3000:]
-    yield SecretsRun(home, sandbox_log, dag_ids, dict(line.split() for line in done.stdout.splitlines()))
+def secrets_run(swept_home: SweptHome) -> SweptHome:
+    """The sweeps' shared run (sweep.py): a recognisable API key and webhook secret in ``debitura_default``."""
+    return swept_home
 
 
-def test_every_example_dag_ran(secrets_run: SecretsRun) -> None:
+def test_every_example_dag_ran(secrets_run: SweptHome) -> None:
     assert {"debitura_crm_extract", "debitura_referral", "debitura_integration_test"} <= set(secrets_run.dag_ids)
     for dag_id in secrets_run.dag_ids:
         text = (secrets_run.home / "logs" / f"{dag_id}.log").read_text(errors="replace")
@@ -116,14 +57,14 @@ def test_every_example_dag_ran(secrets_run: SecretsRun) -> None:
     assert secrets_run.states["refused"] == "failed"
 
 
-def test_task_logs_and_exception_messages_hold_no_secret(secrets_run: SecretsRun) -> None:
+def test_task_logs_and_exception_messages_hold_no_secret(secrets_run: SweptHome) -> None:
     refused = (secrets_run.home / "logs" / "refused.log").read_text(errors="replace")
     assert "Task failed with exception" in refused and "401" in refused  # the failure was logged, with its reason
     for log in sorted((secrets_run.home / "logs").iterdir()):
         assert find_secrets(log.read_bytes()) == [], log.name
 
 
-def test_xcoms_and_rendered_fields_hold_no_secret(secrets_run: SecretsRun) -> None:
+def test_xcoms_and_rendered_fields_hold_no_secret(secrets_run: SweptHome) -> None:
     with sqlite3.connect(secrets_run.home / "airflow.db") as db:
         xcoms = [str(v) for (v,) in db.execute("SELECT value FROM xcom")]
         rendered = [str(v) for (v,) in db.execute("SELECT rendered_fields FROM rendered_task_instance_fields")]
@@ -131,20 +72,20 @@ def test_xcoms_and_rendered_fields_hold_no_secret(secrets_run: SecretsRun) -> No
     assert find_secrets("\n".join(xcoms + rendered).encode()) == []
 
 
-def test_the_ledger_keeps_the_refusal_without_the_key(secrets_run: SecretsRun) -> None:
+def test_the_ledger_keeps_the_refusal_without_the_key(secrets_run: SweptHome) -> None:
     with sqlite3.connect(secrets_run.home / "crm.sqlite3") as db:
         reasons = [r for (r,) in db.execute("SELECT reason FROM referral_ledger WHERE reason IS NOT NULL")]
     assert any("401" in r for r in reasons)
     assert find_secrets("\n".join(reasons).encode()) == []
 
 
-def test_the_sandbox_log_holds_no_secret(secrets_run: SecretsRun) -> None:
+def test_the_sandbox_log_holds_no_secret(secrets_run: SweptHome) -> None:
     log = secrets_run.sandbox_log.read_bytes()
     assert b"POST /managed-cases" in log and b"401" in log  # its access log saw the runs, the refused one too
     assert find_secrets(log) == []
 
 
-def test_nothing_in_the_airflow_home_holds_a_secret(secrets_run: SecretsRun) -> None:
+def test_nothing_in_the_airflow_home_holds_a_secret(secrets_run: SweptHome) -> None:
     files = [p for p in secrets_run.home.rglob("*") if p.is_file()]
     assert {"airflow.db", "crm.sqlite3"} <= {p.name for p in files}
     assert {p.name: found for p in files if (found := find_secrets(p.read_bytes()))} == {}

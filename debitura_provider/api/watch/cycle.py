@@ -10,6 +10,7 @@ from debitura_provider.api._call import Call
 from debitura_provider.api.errors import CasesNotFound
 from debitura_provider.api.models import Case, Payment, to_wire
 from debitura_provider.api.money import same_amount, to_minor
+from debitura_provider.api.personal_data import snapshot
 from debitura_provider.api.watch.condition import Condition, Require, WatchSpec, normalize_case_ids
 from debitura_provider.api.watch.state import CaseMemo, WatchResult, WatchState
 
@@ -20,7 +21,11 @@ Steps = Generator[list[Call[Any]], list[Any], R]
 
 
 class CaseWatch:
-    """Which cases, what to wait for, and what has been seen so far."""
+    """Which cases, what to wait for, and what has been seen so far.
+
+    Its result holds each case's :func:`~debitura_provider.api.personal_data.summary` (ids, client,
+    money, lifecycle, dates: no debtor data); ``full_snapshots`` returns the whole case instead.
+    """
 
     def __init__(
         self,
@@ -29,9 +34,11 @@ class CaseWatch:
         state: WatchState | None = None,
         *,
         known_payment_ids: Iterable[str] = (),
+        full_snapshots: bool = False,
     ) -> None:
         self.case_ids = normalize_case_ids(case_ids)
         self.spec = spec
+        self.full_snapshots = full_snapshots
         self.state = state or WatchState(known_payment_ids={str(i) for i in known_payment_ids})
         self._latest: dict[str, Case] = {}
 
@@ -73,7 +80,7 @@ class CaseWatch:
     def result(self) -> WatchResult:
         satisfied = self.satisfied_ids
         payments = {cid: self.state.satisfied[cid] for cid in satisfied} if self.spec.uses_payments else {}
-        cases = [to_wire(self._latest[cid]) for cid in self.case_ids if cid in self._latest]
+        cases = [snapshot(self._latest[cid], full=self.full_snapshots) for cid in self.case_ids if cid in self._latest]
         return WatchResult(cases=cases, payments=payments, satisfied=satisfied)
 
     def _memo(self, cid: str, case: Case) -> CaseMemo:
