@@ -62,9 +62,14 @@ class ManagedCaseSensor(DebituraHookMixin, BaseSensorOperator):
     :param known_payment_ids: payments that do not count as new (templated; ``new_payment`` only).
     :param chunk_size: case ids per list request (1 to 100).
     :param deferrable: wait in the triggerer instead of a worker slot.
+    :param include_snapshots: return (and, deferred, carry in the trigger event) each case's whole
+        snapshot instead of its summary. The debtor's name, contacts, address and the comments are
+        then in XCom and in the triggerer's log (docs/data-protection.md).
     :param debitura_conn_id: the ``debitura`` connection.
     :return: ``{"cases": [case, ...], "payments": {case_id: [payment, ...]}, "satisfied": [case_id, ...]}``
-        in wire form; ``payments`` holds the satisfying payments (payment conditions only).
+        in wire form: each case as its :func:`~debitura_provider.api.personal_data.summary` (ids,
+        references, client, amounts, currency, lifecycle, close code, dates; no debtor data);
+        ``payments`` holds the satisfying payments (payment conditions only).
     """
 
     template_fields: Sequence[str] = ("case_ids", "known_payment_ids")
@@ -84,6 +89,7 @@ class ManagedCaseSensor(DebituraHookMixin, BaseSensorOperator):
         known_payment_ids: list[str] | None = None,
         chunk_size: int = MAX_PAGE_SIZE,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        include_snapshots: bool = False,
         debitura_conn_id: str = DebituraHook.default_conn_name,
         **kwargs: Any,
     ) -> None:
@@ -101,6 +107,7 @@ class ManagedCaseSensor(DebituraHookMixin, BaseSensorOperator):
         self.known_payment_ids = known_payment_ids
         self.chunk_size = chunk_size
         self.deferrable = deferrable
+        self.include_snapshots = include_snapshots
         self.debitura_conn_id = debitura_conn_id
         self._watch: CaseWatch | None = None
         self._saved: dict[str, Any] | None = None
@@ -128,6 +135,7 @@ class ManagedCaseSensor(DebituraHookMixin, BaseSensorOperator):
                 poll_interval=self.poke_interval,
                 chunk_size=self.chunk_size,
                 debitura_conn_id=self.debitura_conn_id,
+                include_snapshots=self.include_snapshots,
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=self.timeout),
@@ -181,7 +189,9 @@ class ManagedCaseSensor(DebituraHookMixin, BaseSensorOperator):
             return self._watch
         try:
             ids = normalize_case_ids(as_id_list(self.case_ids, "case_ids"))
-            watch = CaseWatch(ids, self.spec, known_payment_ids=self._known_payment_ids())
+            watch = CaseWatch(
+                ids, self.spec, known_payment_ids=self._known_payment_ids(), full_snapshots=self.include_snapshots
+            )
         except ValueError as exc:
             raise AirflowFailException(str(exc)) from None
         store = context.get("task_state_store")
