@@ -116,6 +116,11 @@ PROVIDER_INFO: dict[str, Any] = {
             ],
         }
     ],
-    "triggers": [{"integration-name": "Debitura", "python-modules": ["debitura_provider.triggers.managed_cases"]}],
+    "triggers": [
+        {
+            "integration-name": "Debitura",
+            "python-modules": ["debitura_provider.triggers.managed_cases", "debitura_provider.triggers.assigned_cases"],
+        }
+    ],
     "extra-links": ["debitura_provider.links.DebituraCaseLink"],
 }

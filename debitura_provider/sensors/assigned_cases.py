@@ -14,17 +14,26 @@ it) and let this sensor confirm: the webhook then only wakes the DAG early.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from debitura_provider.api import DebituraError
 from debitura_provider.api.models import Lifecycle
-from debitura_provider.api.personal_data import summary
 from debitura_provider.coercion import as_bool, as_id_list, as_int
-from debitura_provider.compat import AirflowFailException, BaseSensorOperator, PokeReturnValue
+from debitura_provider.compat import (
+    AirflowException,
+    AirflowFailException,
+    AirflowSensorTimeout,
+    BaseSensorOperator,
+    PokeReturnValue,
+    conf,
+)
 from debitura_provider.failures import is_transient
 from debitura_provider.hooks.debitura import DebituraHook
 from debitura_provider.operators._base import DebituraHookMixin
+from debitura_provider.triggers.assigned_cases import ORDER, AssignedCasesTrigger, waiting
 
 if TYPE_CHECKING:
     from debitura_provider.compat import Context
@@ -37,7 +46,10 @@ class AssignedCasesSensor(DebituraHookMixin, BaseSensorOperator):
     for a DAG that runs on a schedule and handles what came in since its last run.
 
     Use it with the collection-partner connection (the key of the agency's collection-partner
-    account). ``mode="reschedule"`` frees the worker slot between pokes.
+    account). ``mode="reschedule"`` frees the worker slot between pokes; ``deferrable`` (default
+    ``[operators] default_deferrable``) looks once, then waits in the triggerer
+    (:class:`~debitura_provider.triggers.assigned_cases.AssignedCasesTrigger`), which keeps the
+    sensor's ``timeout`` as its own deadline.
 
     :param statuses: the lifecycles that count as newly assigned (default Pending Verification).
     :param exclude_case_ids: cases to leave out (templated), e.g. ones the agency declines in the portal.
@@ -56,6 +68,7 @@ class AssignedCasesSensor(DebituraHookMixin, BaseSensorOperator):
         exclude_case_ids: Any = (),
         min_cases: Any = 1,
         include_test_cases: Any = False,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         debitura_conn_id: str = DebituraHook.default_conn_name,
         **kwargs: Any,
     ) -> None:
@@ -67,41 +80,73 @@ class AssignedCasesSensor(DebituraHookMixin, BaseSensorOperator):
         self.exclude_case_ids = exclude_case_ids
         self.min_cases = min_cases
         self.include_test_cases = include_test_cases
+        self.deferrable = deferrable
         self.debitura_conn_id = debitura_conn_id
 
     def execute(self, context: Context) -> Any:
         try:
-            return super().execute(context)
+            if not self.deferrable:
+                return super().execute(context)
+            result = self._look()
+            if result is not None:
+                return result
         finally:
             self.close_hook()
+        excluded, wanted, with_tests = self._arguments()
+        self.defer(
+            trigger=AssignedCasesTrigger(
+                statuses=[s.api_name for s in self.statuses],
+                excluded=sorted(excluded),
+                min_cases=wanted,
+                include_test_cases=with_tests,
+                end_time=time.time() + self.timeout,
+                poll_interval=self.poke_interval,
+                debitura_conn_id=self.debitura_conn_id,
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=self.timeout),
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Resume from the trigger; anything but a well-formed event fails the task."""
+        status = event.get("status") if isinstance(event, dict) else None
+        if status == "success":
+            assert event is not None
+            return {"caseIds": event["caseIds"], "cases": event["cases"]}
+        if status == "timeout":
+            raise AirflowSensorTimeout(str(event.get("message") if event else "Sensor timed out"))
+        if status == "error":
+            raise AirflowFailException(f"Listing assigned cases failed: {event.get('message') if event else ''}")
+        raise AirflowException(f"AssignedCasesSensor resumed without a valid trigger event: {event!r}")
 
     def poke(self, context: Context) -> PokeReturnValue:
+        result = self._look()
+        return PokeReturnValue(is_done=result is not None, xcom_value=result)
+
+    def _arguments(self) -> tuple[set[str], int, bool]:
         try:
             excluded = (
-                set()
-                if not self.exclude_case_ids
-                else {i.lower() for i in as_id_list(self.exclude_case_ids, "exclude_case_ids")}
+                {i.lower() for i in as_id_list(self.exclude_case_ids, "exclude_case_ids")}
+                if self.exclude_case_ids
+                else set()
             )
-            wanted = as_int(self.min_cases, "min_cases")
-            with_tests = as_bool(self.include_test_cases, "include_test_cases")
+            return excluded, as_int(self.min_cases, "min_cases"), as_bool(self.include_test_cases, "include_test_cases")
         except DebituraError as exc:
             raise AirflowFailException(str(exc)) from None
+
+    def _look(self) -> dict[str, Any] | None:
+        """One look at the cases waiting for acceptance: the result when enough wait, else None."""
+        excluded, wanted, with_tests = self._arguments()
         try:
-            found = [
-                case
-                for case in self.hook.get_client().iter_cases(
-                    statuses=self.statuses, sort="DateCreated:asc", include_test_cases=with_tests
-                )
-                if str(case.id) not in excluded
-            ]
+            cases = list(
+                self.hook.get_client().iter_cases(statuses=self.statuses, sort=ORDER, include_test_cases=with_tests)
+            )
         except DebituraError as exc:
             if is_transient(exc):
-                self.log.warning("Listing assigned cases failed, will poke again: %s", exc)
-                return PokeReturnValue(is_done=False)
+                self.log.warning("Listing assigned cases failed, will look again: %s", exc)
+                return None
             raise AirflowFailException(f"Listing assigned cases failed: {exc}") from None
-        self.log.info("%d case(s) wait for acceptance (want %d)", len(found), wanted)
-        if len(found) < wanted:
-            return PokeReturnValue(is_done=False)
-        return PokeReturnValue(
-            is_done=True, xcom_value={"caseIds": [str(c.id) for c in found], "cases": [summary(c) for c in found]}
-        )
+        result = waiting(cases, excluded, wanted)
+        count = sum(1 for case in cases if str(case.id).lower() not in excluded)
+        self.log.info("%d case(s) wait for acceptance (want %d)", count, wanted)
+        return result

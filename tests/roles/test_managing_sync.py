@@ -117,3 +117,18 @@ def test_the_sensor_returns_cases_waiting_for_acceptance_without_the_debtor(run_
     assert all(
         agency.collection.get_case(c).date_collection_started >= started - dt.timedelta(minutes=1) for c in waiting
     )
+
+
+def test_deferred_the_trigger_sees_a_case_assigned_after_the_first_look(
+    run_dag: Any, agency: Agency, capfd: pytest.CaptureFixture[str]
+) -> None:
+    before = {str(c.id) for c in agency.collection.iter_cases(statuses=["PendingVerification"])}
+
+    run = run_dag("roles_assigned_deferred", conf={"min_cases": len(before) + 1})
+    short = run_dag("roles_assigned_deferred_short", conf={"min_cases": len(before) + 100})
+
+    assert run.states == {"assigned": "success"}
+    found = set(run.xcom("assigned")["caseIds"])
+    assert before < found and len(found) == len(before) + 1  # the new case, seen only by the trigger
+    assert short.states == {"assigned": "failed"}  # the trigger's deadline is the sensor's timeout
+    assert "fewer than" in capfd.readouterr().out

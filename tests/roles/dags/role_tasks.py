@@ -81,6 +81,18 @@ class DeleteThenDie(DiesAfterWork, DeletePaymentOperator):
     pass
 
 
+class AssignsBeforeDeferring(AssignedCasesSensor):
+    """One more case is assigned right after the sensor's first look, so only the trigger can see it."""
+
+    def defer(self, **kwargs: Any) -> Any:
+        from debitura_provider.hooks.debitura import DebituraHook
+        from tests.roles.support import assign_cases
+
+        with DebituraHook("debitura_default").client as managing, DebituraHook(COLLECTION).client as collection:
+            assign_cases(managing, collection, 1)
+        super().defer(**kwargs)
+
+
 def _dag(dag_id: str, **kwargs: Any) -> Any:
     return dag(
         dag_id=dag_id,
@@ -214,6 +226,30 @@ def roles_assigned() -> None:
     )
 
 
+@_dag("roles_assigned_deferred")
+def roles_assigned_deferred() -> None:
+    AssignsBeforeDeferring(
+        task_id="assigned",
+        debitura_conn_id=COLLECTION,
+        min_cases=CONF % "min_cases",
+        poke_interval=0.2,
+        timeout=20,
+        deferrable=True,
+    )
+
+
+@_dag("roles_assigned_deferred_short")
+def roles_assigned_deferred_short() -> None:
+    AssignedCasesSensor(
+        task_id="assigned",
+        debitura_conn_id=COLLECTION,
+        min_cases=CONF % "min_cases",
+        poke_interval=0.2,
+        timeout=1.5,
+        deferrable=True,
+    )
+
+
 @_dag("roles_sync_files")
 def roles_sync_files() -> None:
     SyncCaseFilesOperator(task_id="sync", case_ids=CONF % "case_ids", destination=CONF % "destination")
@@ -235,6 +271,8 @@ for build in (
     roles_upload,
     roles_close,
     roles_assigned,
+    roles_assigned_deferred,
+    roles_assigned_deferred_short,
     roles_sync_files,
     roles_sync_chats,
 ):
