@@ -7,7 +7,8 @@ over the day, spread at random, plus two bursts of more than a page), and one sc
 :class:`~debitura_provider.api.watch.scan.PortfolioScan` driven by the async client as the
 trigger drives it. Requests are counted at the sandbox's edge.
 
-Compared with: today's ``Ids`` chunks (one cycle of ``ceil(N / 100)`` list requests measured at
+Requests a cycle are what the scan reports sending; their total over the day is checked against
+the sandbox's own count. Compared with: today's ``Ids`` chunks (one cycle of ``ceil(N / 100)`` list requests measured at
 the sandbox, times the cycles of a day) and one GET per case (N a cycle, by construction).
 
 Time from payment to event, in simulated time: a payment is placed at a random second of the
@@ -110,17 +111,18 @@ async def simulate_day(sandbox: SandboxProcess, case_ids: Sequence[str], minutes
                 pid = await _apply(client, change)
                 if pid is not None:
                     made[pid] = change.second
-            before = sandbox.counts()
             began = time.perf_counter()
             result = await run_async(client.send, PortfolioScan(state, clock=clock).cycle())
             took = time.perf_counter() - began
-            per_cycle.append((sandbox.counts() - before).matching("GET /managed-cases"))
+            per_cycle.append(result.list_requests + result.payment_requests)
             for event in events_of(result, ["payment.created"]):
                 pid = event["data"]["paymentId"]
                 reported[pid] += 1
                 if pid in made:
                     waits.append(INTERVAL - made[pid] + took)
         watched = sandbox.counts() - start
+    if watched.matching("GET /managed-cases") != sum(per_cycle):
+        raise RuntimeError("the sandbox counted other requests than the scan reported sending")
     missed = [pid for pid in made if reported[pid] == 0]
     duplicated = [pid for pid, n in reported.items() if n > 1]
     return {

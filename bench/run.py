@@ -30,7 +30,7 @@ from typing import Any
 import httpx
 import pydantic
 
-from bench import overhead, processes, referral, watch
+from bench import overhead, portfolio, processes, referral, watch
 from bench.report import table
 from bench.server import REPO, SandboxProcess
 from debitura_provider import __version__
@@ -53,6 +53,8 @@ class Plan:
     limits: RateLimitSettings = COMPRESSED_LIMITS
     overhead_iterations: int = 300
     overhead_rounds: int = 9
+    day_cases: int = 10_000
+    day_minutes: int = 1440
     processes: int = 8
     processes_records: int = 6_000
     processes_limits: RateLimitSettings = RateLimitSettings(time_scale=2.0)
@@ -69,6 +71,8 @@ QUICK = Plan(
     limits=RateLimitSettings(per_minute=20, time_scale=60.0),
     overhead_iterations=20,
     overhead_rounds=3,
+    day_cases=60,
+    day_minutes=120,
     processes=2,
     processes_records=60,
     processes_limits=RateLimitSettings(per_minute=20, time_scale=60.0),
@@ -111,6 +115,8 @@ def measure(plan: Plan) -> tuple[list[dict[str, Any]], dict[str, Any]]:
             _say(f"watching {size} cases: deferred triggers against one GET per case ...")
             figures += watch.compare(sandbox, ids[start:start + size], plan.poll_interval)
             start += size
+        _say(f"a simulated day following {plan.day_cases} cases with the portfolio scan ...")
+        figures += portfolio.day_budget(sandbox, ids[: plan.day_cases], plan.day_minutes)
     with SandboxProcess(plan.limits) as limited:
         sandboxes["rate_limited"] = limited.settings()
         _say(f"referral of {plan.limited_records} records within the rate limit (time x{plan.limits.time_scale:g}) ...")

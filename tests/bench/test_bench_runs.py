@@ -26,6 +26,9 @@ FIGURES = {
     "watch_memory_per_case_bytes",
     "referral_vs_rate_ceiling",
     "referral_8_processes_vs_rate_ceiling",
+    "portfolio_requests_per_day",
+    "portfolio_detection_seconds",
+    "portfolio_missed_payments",
 }
 
 
@@ -50,6 +53,12 @@ def test_quick_bench_measures_every_figure_and_stops_its_sandboxes(
         assert detection["detail"]["detected"] == detection["detail"]["paid"] > 0
         assert detection["anchor_detail"]["detected"] == detection["anchor_detail"]["paid"]
         assert by_name["watch_memory_per_case_bytes", n]["value"] > 0
+    day = by_name["portfolio_missed_payments", run.QUICK.day_cases]
+    assert day["payments"] > 0 and day["missed"] == day["duplicated"] == 0, "every payment reported once"
+    assert by_name["portfolio_detection_seconds", run.QUICK.day_cases]["detected"] == day["payments"]
+    budget = by_name["portfolio_requests_per_day", run.QUICK.day_cases]
+    assert budget["ids_chunk_requests_per_cycle"] == math.ceil(run.QUICK.day_cases / 100)
+    assert budget["payment_reads"] <= budget["changed_cases"], "payments are read only where money moved"
     assert by_name["referral_vs_raw_httpx", run.QUICK.referral_records]["failed_records"] == 0
     limited = by_name["referral_vs_rate_ceiling", run.QUICK.limited_records]
     assert limited["failed_records"] == 0
