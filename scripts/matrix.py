@@ -66,11 +66,20 @@ ROWS = (
     Row("3.3.2", "3.13"),
 )
 
-PINS: dict[str, tuple[str, ...]] = {}
+PINS: dict[str, tuple[str, ...]] = {
+    # fastapi 0.117+ (with the cadwyn it brings): Airflow 3.0.6's execution API answers the task runner's
+    # PATCH /task-instances/{id}/run with 422 "Input should be a valid dictionary", so no task starts.
+    "3.0.6": ("fastapi<0.117",),
+    # fastapi 0.137+ (cadwyn 8+): "Model 'TITerminalStatePayload' needs a discriminator field" in the execution
+    # API; 3.3.2 declares this bound itself. svcs 26: the execution API fails with KeyError 'svcs_registry'.
+    "3.2.2": ("fastapi<0.137", "svcs<26"),
+}
 """Extra requirements per Airflow release where the newest allowed version of a dependency breaks it.
 
-No constraint file is reachable from here, so what resolves is the newest release each package allows;
-what breaks an older Airflow is pinned here, with the reason."""
+No constraint file is reachable from here, so what resolves is the newest release each package allows.
+These break Airflow itself (a one-task DAG fails under ``airflow dags test`` without the provider), not
+the provider: an agency installing with Airflow's constraint file gets older versions anyway. Found by
+resolving with ``uv --exclude-newer <the release's date>`` (which works) and narrowing down."""
 
 TEST_PATHS: tuple[tuple[str, tuple[int, int]], ...] = (
     ("tests/hooks", (3, 0)),
@@ -85,8 +94,9 @@ TEST_PATHS: tuple[tuple[str, tuple[int, int]], ...] = (
 TEST_TOOLS = ("pytest", "pytest-asyncio", "pytest-timeout", "respx")
 """Taken from the ``dev`` extra with their version ranges; the lint and docs tools are not needed."""
 
-COPIED = ("tests", "dags", "scripts", "pyproject.toml")
-"""What the tests need beside them (``pyproject.toml`` for pytest's settings); ``debitura_provider/`` is not."""
+COPIED = ("tests", "dags", "scripts", "bench", "pyproject.toml")
+"""What the tests need beside them (``bench/`` for its request counter, ``pyproject.toml`` for pytest's settings);
+``debitura_provider/`` is not."""
 
 QUICK_START_HEADING = "## Quick start DAG"
 QUICK_START_DAG_ID = "debitura_quick_start"
