@@ -54,6 +54,9 @@ from debitura_provider.hooks.debitura import DebituraHook
 
 STATE_KEY = "debitura-portfolio-scan"
 MAX_BACKOFF = 300.0
+"""The longest wait between two tries while Debitura is unreachable."""
+sleep = asyncio.sleep
+"""How the trigger waits between cycles (a test compresses time by replacing it)."""
 
 
 def _checked_events(events: Iterable[str]) -> list[str]:
@@ -172,7 +175,7 @@ class DebituraPortfolioTrigger(BaseEventTrigger):
                         raise
                     failures += 1
                     self.log.warning("Portfolio scan failed (%d in a row), will retry: %s", failures, exc)
-                    await asyncio.sleep(min(self.poll_interval * 2 ** min(failures, 10), MAX_BACKOFF))
+                    await sleep(min(self.poll_interval * 2 ** min(failures, 10), MAX_BACKOFF))
                     continue
                 failures = 0
                 for envelope in events_of(result, self.events):
@@ -186,7 +189,7 @@ class DebituraPortfolioTrigger(BaseEventTrigger):
                         result.list_requests,
                         result.payment_requests,
                     )
-                await asyncio.sleep(self.poll_interval)
+                await sleep(self.poll_interval)
         finally:
             await client.aclose()
 

@@ -40,7 +40,7 @@ def connect(server: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> None:
         "conn_type": "debitura",
         "host": server.base_url,
         "password": server.api_key,
-        "extra": {"rate_limit_per_minute": 0},
+        "extra": {"rate_limit_per_minute": 0, "max_attempts": 1},
     }
     monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps(conn))
 
