@@ -85,7 +85,7 @@ class SyncCaseChatsOperator(DebituraBaseOperator):
 
     def _sync(self) -> dict[str, Any]:
         try:
-            case_ids = as_id_list(self.case_ids, "case_ids")
+            case_ids = [] if self.case_ids in ([], ()) else as_id_list(self.case_ids, "case_ids")
         except ValueError as exc:
             raise AirflowFailException(str(exc)) from None
         client = self.hook.get_client()

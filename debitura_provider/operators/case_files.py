@@ -230,7 +230,7 @@ class SyncCaseFilesOperator(DebituraBaseOperator):
 
     def _sync(self, context: Context) -> dict[str, Any]:
         try:
-            case_ids = as_id_list(self.case_ids, "case_ids")
+            case_ids = [] if self.case_ids in ([], ()) else as_id_list(self.case_ids, "case_ids")
         except ValueError as exc:
             raise AirflowFailException(str(exc)) from None
         root = _storage_path(self.destination, self.storage_conn_id)

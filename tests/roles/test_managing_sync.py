@@ -132,3 +132,42 @@ def test_deferred_the_trigger_sees_a_case_assigned_after_the_first_look(
     assert before < found and len(found) == len(before) + 1  # the new case, seen only by the trigger
     assert short.states == {"assigned": "failed"}  # the trigger's deadline is the sensor's timeout
     assert "fewer than" in capfd.readouterr().out
+
+
+def test_the_case_documents_dag_copies_files_and_chats_once(
+    agency: Agency, worked: list[str], airflow_dags: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agency_crm.db import ensure_schema, transaction
+    from agency_crm.ledger import upsert_ledger
+    from sqlalchemy import text
+
+    monkeypatch.setenv("DEBITURA_ARTIFACTS_URL", (tmp_path / "artifacts").as_uri())
+    with transaction() as connection:
+        ensure_schema(connection)
+        connection.execute(text("DROP TABLE IF EXISTS case_chat_messages"))  # an earlier test filled it
+        upsert_ledger(
+            connection,
+            [
+                {"record_key": f"INV-{n}", "batch_id": "b", "status": "created", "case_id": case_id}
+                for n, case_id in enumerate(worked)
+            ],
+        )
+    results = []
+    for _ in range(2):
+        before = counts(agency.sandbox)
+        run = airflow_dags["debitura_case_documents"].test()
+        assert str(run.state) == "success"
+        pull = run.get_task_instance
+        results.append(
+            (
+                pull("sync_files").xcom_pull(task_ids="sync_files"),
+                pull("sync_chats").xcom_pull(task_ids="sync_chats"),
+                counts(agency.sandbox) - before,
+            )
+        )
+
+    (files, chats, first), (files_again, chats_again, second) = results
+    assert files["downloaded"] == files["files"] >= 4 and files_again["downloaded"] == 0
+    assert chats["new"] >= 4 and chats_again["new"] == 0
+    assert first.matching("GET /portal/files/") == files["files"] and second.matching("GET /portal/files/") == 0
+    assert (tmp_path / "artifacts" / "case-files" / worked[0] / "manifest.json").is_file()
