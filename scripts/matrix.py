@@ -364,7 +364,16 @@ def run_row(row: Row, wheel: Path, tools: list[str], keep: bool) -> Result:
             return result
         paths = [path for path, needs in TEST_PATHS if row.minor >= needs]
         pytest = run(
-            [venv / "bin" / "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", *paths],
+            [
+                venv / "bin" / "python",
+                "-m",
+                "pytest",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "--continue-on-collection-errors",
+                *paths,
+            ],
             log,
             env=env,
             cwd=work,
