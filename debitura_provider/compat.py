@@ -65,6 +65,58 @@ def feature_unavailable(feature: str, needs: str, why: str) -> None:
         log.info("%s is unavailable on Airflow %s: it needs Airflow %s (%s).", feature, AIRFLOW_VERSION, needs, why)
 
 
+class VariableStateStore:
+    """``task_state_store`` before Airflow 3.3: a task instance's state kept in Airflow Variables.
+
+    Before 3.3 nothing else a task can write survives a retry or a reschedule (the task's XComs are
+    cleared when a try starts), so each value lives in the Variable
+    ``debitura_state.<task instance hash>.<key>`` (JSON), shared by every try of the task instance
+    as the 3.3 store's rows are. What the provider keeps there holds ids, amounts and lifecycles,
+    never debtor data. Variables have no retention: the provider deletes its values when they are
+    no longer needed (the bulk referral and the sensor when they succeed); a test payment's guard
+    stays, one small Variable per task instance, so that a retry after a lost success still finds it.
+    """
+
+    def __init__(self, ti: Any) -> None:
+        import hashlib
+
+        identity = f"{ti.dag_id}\x1f{ti.task_id}\x1f{ti.run_id}\x1f{getattr(ti, 'map_index', -1)}"
+        self._prefix = f"debitura_state.{hashlib.sha256(identity.encode()).hexdigest()[:24]}."
+        self._about = f"Debitura provider state of {ti.dag_id}.{ti.task_id} in {ti.run_id} (Airflow < 3.3)"
+
+    def get(self, key: str, default: Any = None) -> Any:
+        from airflow.sdk import Variable
+
+        return Variable.get(self._prefix + key, default=default, deserialize_json=True)
+
+    def set(self, key: str, value: Any) -> None:
+        from airflow.sdk import Variable
+
+        Variable.set(self._prefix + key, value, description=self._about, serialize_json=True)
+
+    def delete(self, key: str) -> None:
+        from airflow.sdk import Variable
+
+        Variable.delete(self._prefix + key)
+
+
+def task_state_store(context: Any) -> Any:
+    """The task instance's state shared by all its tries: ``task_state_store`` on 3.3+, else Variables.
+
+    ``None`` only outside a real task run (a context without a task instance).
+    """
+    store = context.get("task_state_store")
+    if store is not None or AIRFLOW_V_3_3_PLUS:
+        return store
+    ti = context.get("ti")
+    if ti is None or not hasattr(ti, "run_id"):
+        return None
+    feature_unavailable(
+        "task_state_store", "3.3", "kept in Airflow Variables debitura_state.* instead, with the same guarantees"
+    )
+    return VariableStateStore(ti)
+
+
 async def aget_connection_extra(conn_id: str) -> tuple[Connection, dict[str, Any]]:
     """A connection and its extra, read without blocking the event loop and without ``DeadlockImminentError``.
 
@@ -111,8 +163,10 @@ __all__ = [
     "PokeReturnValue",
     "TaskDeferred",
     "TriggerEvent",
+    "VariableStateStore",
     "XCom",
     "aget_connection_extra",
     "conf",
     "feature_unavailable",
+    "task_state_store",
 ]

@@ -12,7 +12,7 @@ from debitura_provider.api import DebituraClient, RequestValidationError, to_wir
 from debitura_provider.api.models import Case, Lifecycle, Payment, TestPaymentRequest, TestPaymentResponse
 from debitura_provider.api.money import same_amount
 from debitura_provider.coercion import as_amount, as_bool
-from debitura_provider.compat import AirflowFailException
+from debitura_provider.compat import AirflowFailException, task_state_store
 from debitura_provider.hooks.debitura import DebituraHook
 from debitura_provider.links import DebituraCaseLink, push_case_url
 from debitura_provider.operators._base import DebituraBaseOperator
@@ -81,7 +81,7 @@ class RecordTestPaymentOperator(DebituraBaseOperator):
                 f"Refusing to record a test payment on case {case_id} ({case.reference}): it is a production "
                 "case (isTestCase is false). Test payments are only for cases created with isTest."
             )
-        store = context.get("task_state_store")
+        store = task_state_store(context)
         earlier: Any = store.get(self.STATE_KEY) if store is not None else None
         if not isinstance(earlier, dict) or earlier.get("caseId") != case_id:
             earlier = None

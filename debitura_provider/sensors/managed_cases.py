@@ -22,6 +22,7 @@ from debitura_provider.compat import (
     BaseSensorOperator,
     PokeReturnValue,
     conf,
+    task_state_store,
 )
 from debitura_provider.failures import is_transient
 from debitura_provider.hooks.debitura import DebituraHook
@@ -173,7 +174,7 @@ class ManagedCaseSensor(DebituraHookMixin, BaseSensorOperator):
                 self.log.warning("Polling %d case(s) failed, will poll again: %s", len(watch.case_ids), exc)
                 return None
             raise AirflowFailException(f"Watching Debitura cases failed: {exc}") from None
-        self._save_watch(context, watch)
+        self._save_watch(context, watch, done=result is not None)
         self.log.info(
             "%d of %d case(s) meet %s (require %s)",
             len(watch.satisfied_ids),
@@ -194,16 +195,21 @@ class ManagedCaseSensor(DebituraHookMixin, BaseSensorOperator):
             )
         except ValueError as exc:
             raise AirflowFailException(str(exc)) from None
-        store = context.get("task_state_store")
+        store = task_state_store(context)
         saved: Any = store.get(self.STATE_KEY) if store is not None else None
         if isinstance(saved, dict) and saved.get("fingerprint") == self._fingerprint(watch):
             watch.state = WatchState.from_json(saved["state"])
         self._watch = watch
         return watch
 
-    def _save_watch(self, context: Context, watch: CaseWatch) -> None:
-        store = context.get("task_state_store")
+    def _save_watch(self, context: Context, watch: CaseWatch, *, done: bool = False) -> None:
+        """Keep the baseline for the next reschedule or try; a satisfied watch needs none."""
+        store = task_state_store(context)
         if store is None:
+            return
+        if done:
+            if self._saved is not None or store.get(self.STATE_KEY) is not None:
+                store.delete(self.STATE_KEY)
             return
         record: dict[str, Any] = {"fingerprint": self._fingerprint(watch), "state": watch.state.to_json()}
         if record != self._saved:

@@ -294,3 +294,27 @@ def test_a_refused_key_stops_the_batch_for_good(
     assert outcomes[0]["reason"].startswith("Debitura answered 401")
     assert all(o["reason"].startswith("not sent: Debitura answered 401") for o in outcomes[1:])
     assert wrong_key not in str(failure.value) and wrong_key not in json.dumps(outcomes)
+
+
+def test_a_retried_bulk_referral_under_airflow_resends_only_what_failed(
+    run_dag: Any, sandbox_factory: SandboxFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Airflow retries the task (retries=1): the second try sends R2 alone. The state that says so is
+    ``task_state_store`` on 3.3+ and Airflow Variables before (``debitura_provider.compat``)."""
+    from tests.fixtures.resilience import RequestLog
+
+    log = RequestLog()
+    records = [_record("R1", "retry"), _record("R2", "retry", creditorReference="FLAKY-2"), _record("R3", "retry")]
+    with sandbox_factory(edge_middleware=(log.middleware, FailsFirst("FLAKY", times=2))) as server:
+        _point_default_connection(monkeypatch, server)
+
+        run = run_dag("test_refer_invoices", conf={"records": records, "tag": "retry"})
+
+        assert run.states == {"refer": "success", "count": "success"}
+        assert run.ti("refer").try_number == 2
+        sent = [json.loads(body).get("creditorReference") for body in log.bodies("POST", "/managed-cases")]
+        first, flaky, third = (records[i]["creditorReference"] for i in range(3))
+        assert (sent.count(first), sent.count(flaky), sent.count(third)) == (1, 3, 1)  # R2: 2 tries, then the retry
+        assert [o["status"] for o in run.xcom("refer")] == ["created", "created", "created"]
+        with DebituraClient(server.api_key, server.base_url) as client:
+            assert managed_case_count(client) == 3
