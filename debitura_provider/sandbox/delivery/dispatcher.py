@@ -2,8 +2,9 @@
 
 Each event becomes one log row per matching subscription. Rows are sent by tasks on the server's event
 loop with httpx (10 s timeout). A failed attempt is retried on the documented schedule (60 s, 120 s, ...
-1800 s, ±10 % seeded jitter) compressed by the sandbox speed; eight failures in a row disable the
-subscription, and so does a single 410 Gone. Before each attempt the row is leased with its next retry
+1800 s, ±10 % seeded jitter) compressed by the sandbox speed. When one event has failed all eight
+attempts of its round, the subscription is disabled (failures of different events do not add up), and
+so it is by a single 410 Gone. Before each attempt the row is leased with its next retry
 time, so a sandbox restarted with ``--state`` resumes unfinished deliveries (at least once, as Debitura).
 """
 
@@ -28,17 +29,24 @@ log = logging.getLogger("debitura_provider.sandbox.delivery")
 RETRY_DELAYS = (60.0, 120.0, 240.0, 480.0, 960.0, 1800.0, 1800.0)
 """Sandbox seconds before attempts 2 to 8."""
 MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
-MAX_CONSECUTIVE_FAILURES = 8
 TIMEOUT_SECONDS = 10.0
 USER_AGENT = "Debitura-Webhooks/1.0 (sandbox)"
-EXHAUSTED = f"Exceeded maximum retry attempts ({MAX_CONSECUTIVE_FAILURES} failures)"
+EXHAUSTED = f"Exceeded maximum retry attempts ({MAX_ATTEMPTS} failures)"
 GONE = "Endpoint returned 410 Gone"
 
 
 class Dispatcher:
     """Queues, signs and sends webhook deliveries on the running event loop."""
 
-    def __init__(self, store: Store, clock: Clock, timers: Timers, base_url: Callable[[], str]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        timers: Timers,
+        base_url: Callable[[], str],
+        managing_partner_events: bool = True,
+    ) -> None:
+        self._managing_partner_events = managing_partner_events
         self._store = store
         self._clock = clock
         self._timers = timers
@@ -49,7 +57,7 @@ class Dispatcher:
     @classmethod
     def of(cls, sb: Sandbox) -> Dispatcher:
         """The outbox of a sandbox (the factory :class:`Sandbox` is built with)."""
-        return cls(sb.store, sb.clock, sb.timers, lambda: sb.base_url)
+        return cls(sb.store, sb.clock, sb.timers, lambda: sb.base_url, sb.config.managing_partner_events)
 
     async def start(self) -> None:
         self._http = httpx.AsyncClient(timeout=TIMEOUT_SECONDS, follow_redirects=False, trust_env=False)
@@ -70,9 +78,13 @@ class Dispatcher:
     def recipients(self, case: CaseRecord, event: str) -> list[Subscription]:
         """Active subscriptions of the case's managing and collection partner for this event.
 
-        Test-mode subscriptions get only test-case events; live ones only production events.
+        Test-mode subscriptions get only test-case events; live ones only production events. Whether a
+        managing partner gets events of the production cases it referred is documented nowhere
+        (``managing_partner_events``); it always gets those of its test cases.
         """
-        parties = {case.managing_partner_id, case.collection_partner_id}
+        parties = {case.collection_partner_id}
+        if case.is_test or self._managing_partner_events:  # --managing-partner-events off: none for its live cases
+            parties.add(case.managing_partner_id)
         return [
             s
             for s in self._store.subscriptions.values()
@@ -183,14 +195,12 @@ class Dispatcher:
         row.next_attempt_at = None
         if error is None:
             row.delivered_at = self._clock.now()
-            sub.consecutive_failures = 0
         elif code == 410:
             self._disable(sub, GONE)
         else:
-            sub.consecutive_failures += 1
-            if sub.consecutive_failures >= MAX_CONSECUTIVE_FAILURES:
-                self._disable(sub, EXHAUSTED)
-            elif row.round_attempts < MAX_ATTEMPTS:
+            if row.round_attempts >= MAX_ATTEMPTS:
+                self._disable(sub, EXHAUSTED)  # this event's retries are exhausted (not failures across events)
+            else:
                 self._schedule(row, self._retry_delay(row))
             log.info(
                 "Webhook %s to subscription %s failed (attempt %d): %s",

@@ -1,7 +1,9 @@
 """Time and chance, both under control: a speed-scaled clock and seeded randomness.
 
-Timestamps stay real (UTC wall clock) because clients and webhook receivers compare them with their own
-clocks; only *durations* the sandbox waits for (a partner's next step, a retry delay) are compressed.
+Everything the sandbox writes into its data (case, payment, timeline, payout, webhook log dates) is
+*sandbox time*, so that a case paid after nine sandbox days shows nine days between its dates whatever
+the speed. Only what a party checks against its own clock stays real: webhook signature timestamps,
+signed-URL expiry, rate-limit windows and ``Idempotency-Key`` retention.
 Every random choice derives from the seed and a stable name, so a run with the same seed and the same
 requests produces the same ids, secrets and outcomes.
 """
@@ -14,7 +16,7 @@ import random
 import string
 import time
 from collections.abc import Callable, Hashable
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from datetime import time as daytime
 from uuid import UUID
 
@@ -25,28 +27,40 @@ _REFERENCE_ALPHABET = string.ascii_uppercase + string.digits
 
 
 class Clock:
-    """Real time for timestamps; *sandbox time*, running ``speed`` times faster, for everything that waits.
+    """*Sandbox time*, running ``speed`` times faster than real time, for the data and for everything that waits.
 
-    Sandbox time is a number of seconds that starts at the real epoch time and continues from where it
-    stopped when a ``--state`` sandbox restarts, whatever the new speed: what was due in two sandbox
-    hours is still due two sandbox hours later.
+    Sandbox time is a number of seconds since the epoch that starts at the real time and continues from
+    where it stopped when a ``--state`` sandbox restarts, whatever the new speed: what was due in two
+    sandbox hours is still due two sandbox hours later. It runs on the monotonic clock, so it never goes
+    back, and :meth:`now` never gives the same instant twice.
     """
 
     def __init__(self, speed: float, sandbox_time: float | None = None) -> None:
         self.speed = speed
-        self._real_anchor = time.time()
-        self._sandbox_anchor = self._real_anchor if sandbox_time is None else sandbox_time
+        self._real_anchor = time.monotonic()
+        self._sandbox_anchor = time.time() if sandbox_time is None else sandbox_time
+        self._last = datetime.min.replace(tzinfo=timezone.utc)
+
+    def now(self) -> datetime:
+        """The sandbox's current instant, strictly later than the one it gave before (ties cannot happen)."""
+        current = datetime.fromtimestamp(self.sandbox_time(), timezone.utc)
+        if current <= self._last:
+            current = self._last + timedelta(microseconds=1)
+        self._last = current
+        return current
 
     @staticmethod
-    def now() -> datetime:
+    def real_now() -> datetime:
+        """Real UTC time, for what others check against their own clock."""
         return datetime.now(timezone.utc)
 
     @staticmethod
     def epoch() -> float:
+        """Real seconds since the epoch (webhook signatures, idempotency retention)."""
         return time.time()
 
     def sandbox_time(self) -> float:
-        return self._sandbox_anchor + (time.time() - self._real_anchor) * self.speed
+        return self._sandbox_anchor + (time.monotonic() - self._real_anchor) * self.speed
 
     def due(self, sandbox_seconds: float) -> float:
         """The sandbox time ``sandbox_seconds`` from now."""

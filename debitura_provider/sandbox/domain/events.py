@@ -1,5 +1,8 @@
 """Webhook event payloads.
 
+NOT DOCUMENTED BY DEBITURA: the shape of every ``data`` object built below is an assumption; no source
+publishes them (API-NOTES §6.3). Only the envelope is documented.
+
 The envelope is documented (API-NOTES §6.3: ``id, specVersion, event, timestamp, data, links``).
 The ``data`` of each Collection Partner event is NOT published anywhere: the shapes are ASSUMPTIONS,
 built from the fragments the docs mention (``oldLifecycle``/``newLifecycle`` on ``case.updated``, close
@@ -47,7 +50,7 @@ def case_updated(case: CaseRecord, old: Lifecycle, new: Lifecycle) -> EventData:
 
 
 def case_closed(case: CaseRecord) -> EventData:
-    code = case.close_code.value if case.close_code else None
+    code = case.close_label
     return CaseClosedData(**_case(case), close_code=code, close_comment=case.close_comment).to_wire()
 
 

@@ -12,7 +12,7 @@ from debitura_provider.api.models import CloseCode, Lifecycle, StartCaseRequest
 from debitura_provider.sandbox.domain import events, money
 from debitura_provider.sandbox.domain.clock import midnight
 from debitura_provider.sandbox.domain.problems import bad_request, invalid_field
-from debitura_provider.sandbox.domain.runtime import Sandbox, partner_actor
+from debitura_provider.sandbox.domain.runtime import SYSTEM, Sandbox, partner_actor
 from debitura_provider.sandbox.domain.state import Actor, CaseRecord, ChatRecord, Partner, User
 
 EXCLUSIVE_PERIOD = timedelta(days=180)
@@ -20,6 +20,9 @@ EXCLUSIVE_PERIOD = timedelta(days=180)
 PAYABLE = (Lifecycle.ACTIVE, Lifecycle.PAUSED, Lifecycle.NEEDS_ADDITIONAL_DETAILS)
 """Where payments may be recorded (the portal's rule; assumed for the API)."""
 ROLE_LABELS = {0: "Partner", 1: "Creditor", 2: "Managed by partner"}
+CASE_NEVER_STARTED = "Case never started"
+INVALID_CASE_DATA = "Invalid Case Data"
+"""System close codes (API-NOTES §3.3): only Debitura sets them."""
 
 
 def verify(sb: Sandbox, case: CaseRecord) -> None:
@@ -96,7 +99,7 @@ def check_close(case: CaseRecord, code: CloseCode) -> None:
         raise bad_request("The case was merged into another case and cannot be closed.", "InvalidLifecycle")
     if case.lifecycle is Lifecycle.CLOSED:
         raise bad_request(
-            f"The case is already closed ({case.close_code.value if case.close_code else 'Closed'}).",
+            f"The case is already closed ({case.close_label or 'Closed'}).",
             "InvalidLifecycle",
         )
     paid, owed, count = money.total_paid(case), money.total_owed(case), len(case.live_payments)
@@ -136,9 +139,58 @@ def close(
     sb.dispatcher.publish(case, "case.closed", events.case_closed(case))
 
 
+def system_close(sb: Sandbox, case: CaseRecord, label: str, why: str) -> None:
+    """Debitura closes the case with a System close code, which no partner can set through the API."""
+    case.close_code = None
+    case.system_close_code = label
+    case.close_comment = why
+    case.closed_by = None
+    case.date_finished = sb.now()
+    case.needs_info = False
+    sb.set_lifecycle(case, Lifecycle.CLOSED, SYSTEM, label)
+    sb.record(case, "CaseClosed", f"Case closed: {label}", why)
+    sb.dispatcher.publish(case, "case.closed", events.case_closed(case))
+
+
+def reassign(sb: Sandbox, case: CaseRecord, declined_by: Partner, actor: Actor) -> Partner | None:
+    """The partner declines a Pending Verification case; Debitura offers it to the next routable partner that
+    covers the debtor. None when nobody else does (the case is then closed as never started)."""
+    others = [
+        p
+        for p in sb.store.partners.values()
+        if p.routable and p.id != declined_by.id and p.covers(case.jurisdiction) and p.id not in case.declined_by
+    ]
+    case.declined_by.append(declined_by.id)
+    sb.record(
+        case, "CaseDeclined", f"Declined by {declined_by.name}", "The collection partner declined the case.", actor
+    )
+    if not others:
+        system_close(sb, case, CASE_NEVER_STARTED, "No other collection partner covering the debtor took the case.")
+        return None
+    chosen = others[0]
+    case.collection_partner_id = chosen.id
+    case.assigned_user = None
+    sb.record(
+        case,
+        "CaseAssigned",
+        f"Case assigned to {chosen.name}",
+        f"Debitura reassigned the case after {declined_by.name} declined it.",
+    )
+    sb.dispatcher.publish(case, "case.assigned", events.case_assigned(case))
+    return chosen
+
+
+def merge(sb: Sandbox, case: CaseRecord) -> None:
+    """Debitura folds the case into another case of the same debtor (the other case is not modelled)."""
+    case.needs_info = False
+    case.date_finished = sb.now()
+    sb.set_lifecycle(case, Lifecycle.MERGED, SYSTEM, "merged into another case of the same debtor")
+
+
 def reopen(sb: Sandbox, case: CaseRecord, actor: Actor, why: str) -> None:
     """A Paid case that owes again goes back to Active (``case.updated``)."""
     case.close_code = None
+    case.system_close_code = None
     case.close_comment = None
     case.closed_by = None
     case.date_finished = None

@@ -34,7 +34,7 @@ SORT_FIELDS: dict[str, Callable[[CaseRecord], Any]] = {
     "collectionfees": lambda c: c.collection_fees,
     "reminderfees": lambda c: c.reminder_fees,
     "lifecycle": lambda c: c.lifecycle.value,
-    "closecode": lambda c: c.close_code.value if c.close_code else None,
+    "closecode": lambda c: c.close_label,
 }
 
 

@@ -156,6 +156,7 @@ class CaseRecord(Keyed):
     date_collection_started: datetime | None = None
     lifecycle: Lifecycle = Lifecycle.PENDING_VERIFICATION_INTERNAL
     close_code: CloseCode | None = None
+    system_close_code: str | None = None  # a close code only Debitura sets (API-NOTES §3.3, "System")
     close_comment: str | None = None
     closed_by: User | None = None
     engagement_phase: str | None = None
@@ -169,6 +170,8 @@ class CaseRecord(Keyed):
     chats: list[ChatRecord] = Field(default_factory=list)
     notes: list[NoteRecord] = Field(default_factory=list)
     files: list[FileRecord] = Field(default_factory=list)
+    info_return: Lifecycle | None = None  # where a More Info Required case goes back to
+    declined_by: list[UUID] = Field(default_factory=list)  # partners that declined it, in order
     sim_step: int = 0
     sim_due: float | None = None
     children: int = 0  # ids issued below this case
@@ -176,6 +179,11 @@ class CaseRecord(Keyed):
     @property
     def live_payments(self) -> list[PaymentRecord]:
         return [p for p in self.payments if p.deleted_at is None]
+
+    @property
+    def close_label(self) -> str | None:
+        """The close code as case DTOs carry it (its label), whether a partner or Debitura closed the case."""
+        return self.close_code.value if self.close_code else self.system_close_code
 
     @property
     def is_open(self) -> bool:
@@ -193,7 +201,6 @@ class Subscription(Keyed):
     created_utc: datetime
     updated_utc: datetime
     disabled_reason: str | None = None
-    consecutive_failures: int = 0
 
 
 class EventRecord(Keyed):

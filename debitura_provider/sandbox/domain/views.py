@@ -83,7 +83,7 @@ def case(sb: Sandbox, record: CaseRecord) -> Body:
             "date": midnight(record.date),
             "dateFinished": record.date_finished,
             "dateCollectionStarted": record.date_collection_started,
-            "closeCode": record.close_code.value if record.close_code else None,
+            "closeCode": record.close_label,
             "currentEngagementPhase": record.engagement_phase,
             "claimType": "Unpaid Invoice",
             "debtor": record.debtor,

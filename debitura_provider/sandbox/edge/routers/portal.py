@@ -69,7 +69,7 @@ def _case_html(partner: str, case: CaseRecord) -> str:
         [
             ("Reference", case.reference),
             ("Lifecycle", case.lifecycle.value),
-            ("Close code", case.close_code.value if case.close_code else "\u2013"),
+            ("Close code", case.close_label or "\u2013"),
             ("Debtor", case.debtor.get("name", "")),
             ("Creditor", case.creditor_name),
             ("Collection partner", partner),

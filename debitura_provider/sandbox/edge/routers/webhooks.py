@@ -135,7 +135,6 @@ async def update_webhook(
     if body.is_active is not None:
         sub.is_active = body.is_active
         sub.disabled_reason = None
-        sub.consecutive_failures = 0
     if body.regenerate_secret:
         sub.secret = new_secret(sb)
     sub.updated_utc = sb.now()
