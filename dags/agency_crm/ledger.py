@@ -6,7 +6,9 @@ batch again updates rows instead of adding them. Ledger statuses:
 - ``invalid``: failed the check before sending; the fields and reasons are in ``rejections``;
 - ``rejected``: Debitura refused it (a 400 field error or a 422 business rule such as no partner
   for the debtor's jurisdiction); reasons also in ``rejections``;
-- ``created`` / ``existing``: a managed case exists (``existing`` when an earlier attempt made it);
+- ``created`` / ``existing``: a managed case exists (``existing`` when it was there before this
+  ledger knew the record; a row that says ``created`` keeps saying it when a later or overlapping
+  run finds the same case);
 - ``failed``: could not be referred this time; the next extract picks it up. A failure never
   overwrites a row that already holds a case.
 """
@@ -44,11 +46,25 @@ LEDGER_COLUMNS = (
     "updated_at",
 )
 
+_SAME_REFERRAL = (
+    "(referral_ledger.status = 'created' AND excluded.status = 'existing' "
+    "AND referral_ledger.case_id = excluded.case_id)"
+)
+"""A later run (an overlapping one, a re-extract) found the case an earlier run created: that is the
+same referral, so the row keeps saying ``created``, and the batch that created it."""
+_KEPT_ON_SAME_REFERRAL = ("status", "batch_id")
+
 _UPSERT_LEDGER = text(
     f"INSERT INTO referral_ledger ({', '.join(LEDGER_COLUMNS)}) "
     f"VALUES ({', '.join(':' + c for c in LEDGER_COLUMNS)}) "
     "ON CONFLICT (record_key) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in LEDGER_COLUMNS if c != "record_key")
+    + ", ".join(
+        f"{c} = CASE WHEN {_SAME_REFERRAL} THEN referral_ledger.{c} ELSE excluded.{c} END"
+        if c in _KEPT_ON_SAME_REFERRAL
+        else f"{c} = excluded.{c}"
+        for c in LEDGER_COLUMNS
+        if c != "record_key"
+    )
     # A failed attempt (say, a run of an old batch during an outage) never hides a case already made.
     + " WHERE excluded.status <> 'failed' OR referral_ledger.case_id IS NULL"
 )
