@@ -284,23 +284,14 @@ def run_quick_start(venv: Path, work: Path, env: dict[str, str], log: Path) -> s
     with sandbox(venv, env, log) as base_url:
         connection = {"conn_type": "debitura", "host": base_url, "password": "sandbox-key"}
         env["AIRFLOW_CONN_DEBITURA_DEFAULT"] = json.dumps(connection)
+        offset = log.stat().st_size
         if run([airflow, "dags", "test", QUICK_START_DAG_ID], log, env=env, cwd=work, timeout=600).returncode != 0:
             return "airflow dags test exited non-zero"
-    states = subprocess.run(
-        [str(airflow), "dags", "list-runs", QUICK_START_DAG_ID, "-o", "json"],
-        env=env,
-        cwd=work,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    with log.open("a") as out:
-        out.write(f"\n$ airflow dags list-runs {QUICK_START_DAG_ID} -o json\n{states.stdout}{states.stderr}")
-    runs = next((json.loads(line) for line in states.stdout.splitlines() if re.fullmatch(r"\[(\{.*\})?\]", line)), None)
-    if runs is None:
-        return "no DAG run found"
-    if [r.get("state") for r in runs] != ["success"]:
-        return f"DAG run states {[r.get('state') for r in runs]}"
+    # `airflow dags test` exits non-zero on a failed run (3.0 to 3.3); the run's own log line says it succeeded.
+    # (`airflow dags list-runs` cannot tell: on 3.0 `dags test` does not write the DAG to the dag table.)
+    output = log.read_bytes()[offset:].decode(errors="replace")
+    if not re.search(rf"DagRun Finished: dag_id={QUICK_START_DAG_ID}, .*state=success", output):
+        return "no successful DAG run in the output of airflow dags test"
     return "passed"
 
 
