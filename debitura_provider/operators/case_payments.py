@@ -15,12 +15,11 @@ invoiced flag, so that is only known from the answer, and the task fails for goo
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
-from debitura_provider.api import BusinessRuleError, DebituraError, RequestValidationError
-from debitura_provider.api._call import parse_model
+from debitura_provider.api import BusinessRuleError, DebituraError
 from debitura_provider.api.models import (
     Case,
     CloseCode,
@@ -30,17 +29,15 @@ from debitura_provider.api.models import (
     UpdatePaymentRequest,
     to_wire,
 )
-from debitura_provider.coercion import as_amount, as_bool
 from debitura_provider.compat import AirflowFailException
 from debitura_provider.failures import airflow_error
 from debitura_provider.links import DebituraCaseLink, push_case_url
 from debitura_provider.operators._base import DebituraBaseOperator
+from debitura_provider.operators._inputs import amount, flag, money, validated
 from debitura_provider.operators._once import SentOnce
 
 if TYPE_CHECKING:
     from debitura_provider.compat import Context
-
-T = TypeVar("T")
 
 INVOICED = (
     "its payout has already been invoiced, and Debitura no longer lets it be edited or deleted. "
@@ -52,37 +49,6 @@ def payment_idempotency_key(case_id: str, source_id: str) -> str:
     """The ``Idempotency-Key`` of the payment that ``source_id`` (e.g. a bank transaction id) pays on a case."""
     digest = hashlib.sha256(f"{str(case_id).lower()}\n{source_id.strip()}".encode()).hexdigest()
     return f"airflow-debitura-payment-{digest}"
-
-
-def _read(fn: Callable[[Any, str], T], value: Any, field: str, what: str) -> T:
-    try:
-        return fn(value, field)
-    except DebituraError as exc:
-        raise AirflowFailException(f"Invalid {what} (nothing was sent): {exc}") from None
-
-
-def _flag(value: Any, field: str, what: str) -> bool:
-    """A flag; unset (``None``, or ``"None"`` as a template renders it) is false."""
-    if value is None or (isinstance(value, str) and value.strip() in ("", "None")):
-        return False
-    return _read(as_bool, value, field, what)
-
-
-def _optional_amount(value: Any, field: str, what: str) -> Decimal | None:
-    if value is None or (isinstance(value, str) and value.strip() in ("", "None")):
-        return None
-    return _read(as_amount, value, field, what)
-
-
-def _validated(model: Any, body: dict[str, Any], what: str) -> Any:
-    try:
-        return parse_model(model, {k: v for k, v in body.items() if v is not None}, what)
-    except RequestValidationError as exc:
-        raise AirflowFailException(str(exc)) from None
-
-
-def _money(value: Any) -> Decimal:
-    return value if isinstance(value, Decimal) else Decimal(str(value))
 
 
 class _PaymentOperator(DebituraBaseOperator):
@@ -120,13 +86,11 @@ class _PaymentOperator(DebituraBaseOperator):
             )
         return {
             "date": self.payment_date,
-            "paymentAmount": _read(as_amount, self.amount, "paymentAmount", what),
+            "paymentAmount": amount(self.amount, "paymentAmount", what),
             "paymentRecipient": self.payment_recipient,
             "commissionPaymentStatus": self.commission_payment_status or None,
-            "payoutCreditor": _optional_amount(self.payout_creditor, "payoutCreditor", what),
-            "payoutCollectionPartner": _optional_amount(
-                self.payout_collection_partner, "payoutCollectionPartner", what
-            ),
+            "payoutCreditor": amount(self.payout_creditor, "payoutCreditor", what),
+            "payoutCollectionPartner": amount(self.payout_collection_partner, "payoutCollectionPartner", what),
         }
 
     def execute(self, context: Context) -> Any:
@@ -202,10 +166,10 @@ class RecordPaymentOperator(_PaymentOperator):
     def work(self, context: Context) -> dict[str, Any]:
         body = {
             **self._body(),
-            "closeCase": _flag(self.close_case, "closeCase", "payment"),
+            "closeCase": flag(self.close_case, "closeCase", "payment"),
             "createUnpaidCommissionFollowUp": self.create_unpaid_commission_follow_up,
         }
-        request: CreatePaymentRequest = _validated(CreatePaymentRequest, body, "payment")
+        request: CreatePaymentRequest = validated(CreatePaymentRequest, body, "payment")
         case_id = str(self.case_id)
         key = self.idempotency_key or None
         if key is None and self.source_id not in (None, "", "None"):
@@ -263,8 +227,8 @@ class UpdatePaymentOperator(_PaymentOperator):
         self.reopen_case_if_needed = reopen_case_if_needed
 
     def work(self, context: Context) -> dict[str, Any]:
-        reopen = _flag(self.reopen_case_if_needed, "reopenCaseIfNeeded", self.what)
-        request: UpdatePaymentRequest = _validated(
+        reopen = flag(self.reopen_case_if_needed, "reopenCaseIfNeeded", self.what)
+        request: UpdatePaymentRequest = validated(
             UpdatePaymentRequest, {**self._body(), "reopenCaseIfNeeded": reopen}, self.what
         )
         client = self.hook.get_client()
@@ -272,7 +236,7 @@ class UpdatePaymentOperator(_PaymentOperator):
         if payment is None:
             raise AirflowFailException(f"paymentId: case {case.reference} has no payment {self.payment_id}")
         push_case_url(context, self.hook, str(case.id))
-        owing_after = _money(case.remainder) + _money(payment.gross_amount) - _money(request.payment_amount)
+        owing_after = money(case.remainder) + money(payment.gross_amount) - money(request.payment_amount)
         _check_reopen(case, owing_after, reopen)
         try:
             updated = client.update_payment(str(case.id), str(payment.id), request)
@@ -312,7 +276,7 @@ class DeletePaymentOperator(DebituraBaseOperator):
             self.close_hook()
 
     def _delete(self, context: Context) -> dict[str, Any]:
-        reopen = _flag(self.reopen_case_if_needed, "reopenCaseIfNeeded", "payment deletion")
+        reopen = flag(self.reopen_case_if_needed, "reopenCaseIfNeeded", "payment deletion")
         client = self.hook.get_client()
         guard = SentOnce(context, self.STATE_KEY, [str(self.case_id), str(self.payment_id)])
         earlier = guard.result()
@@ -326,7 +290,7 @@ class DeletePaymentOperator(DebituraBaseOperator):
                 self.log.info("An earlier try deleted payment %s before failing", self.payment_id)
                 return guard.done({**outcome, "alreadyDeleted": True})
             raise AirflowFailException(f"paymentId: case {case.reference} has no payment {self.payment_id}")
-        _check_reopen(case, _money(case.remainder) + _money(payment.gross_amount), reopen)
+        _check_reopen(case, money(case.remainder) + money(payment.gross_amount), reopen)
         guard.sending()
         try:
             client.delete_payment(str(case.id), str(payment.id), reopen_case_if_needed=reopen)

@@ -7,8 +7,8 @@ field fails the task at once (no retry) with the field's wire name. Each is safe
 - starting and closing read the case first: a case an earlier try already started (or closed with
   the same code) is reported as such instead of refused, and a case in the wrong state is refused
   before sending, with the rule it breaks;
-- a note, which the API takes no key for, is guarded through the task's ``task_state_store``
-  (:class:`~debitura_provider.operators._once.SentOnce`).
+- a note, which the API takes no key for, is guarded through the task's ``task_state_store``:
+  a retry finds the note an interrupted try added instead of adding it again.
 
 Results are ids, references, lifecycle and amounts (wire form): never the message or note text.
 """
@@ -20,8 +20,7 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from debitura_provider.api import DebituraError, NotFoundError, RequestValidationError
-from debitura_provider.api._call import parse_model
+from debitura_provider.api import DebituraError, NotFoundError
 from debitura_provider.api.models import (
     Case,
     CloseCaseRequest,
@@ -32,43 +31,20 @@ from debitura_provider.api.models import (
     StartCaseRequest,
     to_wire,
 )
-from debitura_provider.coercion import as_amount
 from debitura_provider.compat import AirflowFailException
 from debitura_provider.failures import airflow_error
 from debitura_provider.links import DebituraCaseLink, push_case_url
 from debitura_provider.operators._base import DebituraBaseOperator
+from debitura_provider.operators._inputs import amount, money, validated
 from debitura_provider.operators._once import SentOnce
 
 if TYPE_CHECKING:
     from debitura_provider.compat import Context
 
 
+ZERO = Decimal(0)
 CLOCK_SKEW = timedelta(minutes=5)
 """How far Debitura's clock may be behind ours when looking for what an interrupted try left."""
-
-
-def _refuse(what: str, exc: RequestValidationError) -> AirflowFailException:
-    return AirflowFailException(str(exc))
-
-
-def _validated(model: Any, body: dict[str, Any], what: str) -> Any:
-    try:
-        return parse_model(model, {k: v for k, v in body.items() if v is not None}, what)
-    except RequestValidationError as exc:
-        raise _refuse(what, exc) from None
-
-
-def _fee(value: Any, field: str) -> Decimal:
-    if value is None or (isinstance(value, str) and value.strip() in ("", "None")):
-        return Decimal(0)
-    try:
-        return as_amount(value, field)
-    except DebituraError as exc:
-        raise AirflowFailException(f"Invalid start request (nothing was sent): {exc}") from None
-
-
-def _money(value: Any) -> Decimal:
-    return value if isinstance(value, Decimal) else Decimal(str(value))
 
 
 class _CaseOperator(DebituraBaseOperator):
@@ -147,16 +123,16 @@ class StartCaseOperator(_CaseOperator):
         self.collection_fees = collection_fees
 
     def work(self, context: Context) -> dict[str, Any]:
-        request: StartCaseRequest = _validated(
+        request: StartCaseRequest = validated(
             StartCaseRequest,
             {
                 "welcomeMessage": self.welcome_message,
                 "userEmail": self.user_email,
                 "collectionPartnerReference": self.collection_partner_reference or None,
                 "assignedUserEmail": self.assigned_user_email or None,
-                "interestFees": _fee(self.interest_fees, "interestFees"),
-                "reminderFees": _fee(self.reminder_fees, "reminderFees"),
-                "collectionFees": _fee(self.collection_fees, "collectionFees"),
+                "interestFees": amount(self.interest_fees, "interestFees", "start request", default=ZERO),
+                "reminderFees": amount(self.reminder_fees, "reminderFees", "start request", default=ZERO),
+                "collectionFees": amount(self.collection_fees, "collectionFees", "start request", default=ZERO),
             },
             "start request",
         )
@@ -214,7 +190,7 @@ class AddCaseNoteOperator(_CaseOperator):
         self.event_date = event_date
 
     def work(self, context: Context) -> dict[str, Any]:
-        request: CreateNoteRequest = _validated(
+        request: CreateNoteRequest = validated(
             CreateNoteRequest,
             {"description": self.description, "eventDate": self.event_date or None},
             "note",
@@ -276,7 +252,7 @@ class SendCaseChatOperator(_CaseOperator):
         self.user_email = user_email
 
     def work(self, context: Context) -> dict[str, Any]:
-        request = _validated(SendChatRequest, {"message": self.message, "userEmail": self.user_email}, "chat message")
+        request = validated(SendChatRequest, {"message": self.message, "userEmail": self.user_email}, "chat message")
         chat = self.call("Sending the chat message", self.hook.get_client().send_case_chat, self.case_id, request)
         push_case_url(context, self.hook, str(self.case_id))
         self.log.info("Sent chat message %s on case %s", chat.id, self.case_id)
@@ -305,7 +281,7 @@ class CloseCaseOperator(_CaseOperator):
         self.comment = comment
 
     def work(self, context: Context) -> dict[str, Any]:
-        request: CloseCaseRequest = _validated(
+        request: CloseCaseRequest = validated(
             CloseCaseRequest, {"closeCode": self.close_code, "comment": self.comment or None}, "close request"
         )
         code = CloseCode.parse(request.close_code)
@@ -323,7 +299,7 @@ class CloseCaseOperator(_CaseOperator):
                     "alreadyClosed": True,
                 }
             raise AirflowFailException(f"Case {case.id} ({case.reference}) is already closed as {case.close_code}.")
-        self._check_money(case, code)
+        self._checkmoney(case, code)
         response = self.call("Closing the case", self.hook.get_client().close_case, self.case_id, request)
         self.log.info("Closed case %s as %s", case.id, code.value)
         wire = to_wire(response)
@@ -338,9 +314,9 @@ class CloseCaseOperator(_CaseOperator):
         return {**{k: wire.get(k) for k in keep}, "alreadyClosed": False}
 
     @staticmethod
-    def _check_money(case: Case, code: CloseCode) -> None:
+    def _checkmoney(case: Case, code: CloseCode) -> None:
         """Debitura's rules for the two success codes, checked on the case as it is now."""
-        paid, owing = _paid_off(case), _money(case.remainder)
+        paid, owing = _paid_off(case), money(case.remainder)
         if code is CloseCode.PAID and (paid <= 0 or owing > 0):
             raise AirflowFailException(
                 f"close_code: Paid needs payments covering the case; case {case.reference} still owes {owing} "
@@ -354,4 +330,4 @@ class CloseCaseOperator(_CaseOperator):
 
 def _paid_off(case: Case) -> Decimal:
     """What payments took off the case: principal + fees - remainder."""
-    return _money(case.gross_amount) + _money(case.total_added_fees) - _money(case.remainder)
+    return money(case.gross_amount) + money(case.total_added_fees) - money(case.remainder)
