@@ -90,9 +90,8 @@ def find(case: CaseRecord, payment_id: object) -> PaymentRecord:
 
 
 def invoiced(sb: Sandbox, case: CaseRecord, payment: PaymentRecord) -> bool:
-    """Production payouts are invoiced ``payout_invoice_days`` sandbox days after recording; test ones never."""
-    if case.is_test:
-        return False
+    """A payment's payout is invoiced ``payout_invoice_days`` sandbox days after it was recorded, test payments
+    included: the spec gives the test-only PUT/DELETE of ``/managed-cases/{id}/payments`` the same 422."""
     return sb.clock.sandbox_time() - payment.recorded >= sb.config.payout_invoice_days * DAY
 
 
