@@ -65,6 +65,30 @@ def feature_unavailable(feature: str, needs: str, why: str) -> None:
         log.info("%s is unavailable on Airflow %s: it needs Airflow %s (%s).", feature, AIRFLOW_VERSION, needs, why)
 
 
+FEATURES: dict[str, tuple[bool, str, str]] = {
+    "ui_views": (AIRFLOW_V_3_1_PLUS, "3.1", "plugin external_views and react_apps are read from Airflow 3.1"),
+    "hitl": (AIRFLOW_V_3_1_PLUS, "3.1", "the standard provider's HITL operators need Airflow 3.1"),
+    "start_from_trigger": (
+        AIRFLOW_V_3_3_PLUS,
+        "3.3",
+        "start_from_trigger is broken on 3.0 (apache/airflow#48009) and disabled on 3.1 and 3.2",
+    ),
+}
+"""Features that need a newer Airflow than the oldest supported: available?, from which version, why."""
+
+
+def supports(feature: str) -> bool:
+    """Whether this Airflow has ``feature`` (a key of :data:`FEATURES`); when not, say so once in the log.
+
+    Use it where the feature is declared (a plugin attribute, a DAG's operator, an operator's
+    ``start_from_trigger``), so that nothing fails at import or parse time on an older Airflow.
+    """
+    available, needs, why = FEATURES[feature]
+    if not available:
+        feature_unavailable(feature, needs, why)
+    return available
+
+
 class VariableStateStore:
     """``task_state_store`` before Airflow 3.3: a task instance's state kept in Airflow Variables.
 
@@ -145,6 +169,7 @@ __all__ = [
     "AIRFLOW_V_3_2_PLUS",
     "AIRFLOW_V_3_3_PLUS",
     "ASYNC_SECRET_MASKING",
+    "FEATURES",
     "AirflowException",
     "AirflowFailException",
     "AirflowNotFoundException",
@@ -168,5 +193,6 @@ __all__ = [
     "aget_connection_extra",
     "conf",
     "feature_unavailable",
+    "supports",
     "task_state_store",
 ]

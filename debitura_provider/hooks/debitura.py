@@ -21,7 +21,7 @@ from debitura_provider.api import (
 from debitura_provider.api.errors import ConfigurationError
 from debitura_provider.api.models import UpdateWebhookRequest, WebhookSubscription
 from debitura_provider.coercion import as_bool, as_float, as_int
-from debitura_provider.compat import BaseHook, Connection, aget_connection_extra
+from debitura_provider.compat import AIRFLOW_VERSION, BaseHook, Connection, aget_connection_extra
 
 T = TypeVar("T")
 
@@ -103,9 +103,7 @@ def _field(extra: dict[str, Any], key: str, read: Callable[[Any, str], T], defau
 
 
 def _airflow_agent() -> str:
-    from airflow import __version__ as airflow_version
-
-    return f"apache-airflow/{airflow_version}"
+    return f"apache-airflow/{AIRFLOW_VERSION}"
 
 
 class DebituraHook(BaseHook):

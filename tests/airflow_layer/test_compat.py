@@ -14,28 +14,24 @@ from debitura_provider import compat
 PACKAGE = Path(compat.__file__).parent
 
 
+MOVED_MODULES = {"airflow.sdk.exceptions", "airflow.exceptions", "airflow.hooks.base", "airflow.configuration"}
+"""Modules whose names moved between Airflow 3.0 and 3.3 (exceptions, ``BaseHook``, ``conf``)."""
+MOVED_FROM_SDK = {"BaseHook", "conf", "BaseAsyncOperator", "DeadlineAlert"}
+"""``airflow.sdk`` names that older supported versions lack."""
+
+
 def test_no_module_but_compat_imports_version_dependent_airflow_names() -> None:
-    moved = {
-        "airflow.sdk",
-        "airflow.sdk.exceptions",
-        "airflow.exceptions",
-        "airflow.hooks.base",
-        "airflow.configuration",
-    }
     offenders = []
     for path in PACKAGE.rglob("*.py"):
         if path.name == "compat.py" or "sandbox" in path.parts:
             continue
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module in moved:
-                offenders.append(f"{path.relative_to(PACKAGE)}: from {node.module}")
-            if (
-                isinstance(node, ast.Attribute)
-                and node.attr in ("AIRFLOW_VERSION", "__version__")
-                and isinstance(node.value, ast.Name)
-                and node.value.id == "airflow"
+            if isinstance(node, ast.ImportFrom) and (
+                node.module in MOVED_MODULES
+                or (node.module == "airflow.sdk" and {a.name for a in node.names} & MOVED_FROM_SDK)
+                or (node.module == "airflow" and "__version__" in {a.name for a in node.names})
             ):
-                offenders.append(f"{path.relative_to(PACKAGE)}: airflow.__version__")
+                offenders.append(f"{path.relative_to(PACKAGE)}: from {node.module} import ...")
     assert offenders == []
 
 
@@ -97,3 +93,26 @@ def test_an_unavailable_feature_is_logged_once(caplog: pytest.LogCaptureFixture)
     assert lines == [
         f"pytest feature is unavailable on Airflow {compat.AIRFLOW_VERSION}: it needs Airflow 9.9 (it is a test)."
     ]
+
+
+@pytest.mark.parametrize(("feature", "flag"), [("ui_views", "3.1"), ("hitl", "3.1"), ("start_from_trigger", "3.3")])
+def test_a_feature_of_a_newer_airflow_is_off_with_one_log_line_saying_why(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, feature: str, flag: str
+) -> None:
+    _, needs, why = compat.FEATURES[feature]
+    monkeypatch.setitem(compat.FEATURES, feature, (False, needs, why))
+    monkeypatch.setattr(compat, "_reported", set())
+    with caplog.at_level("INFO", logger="debitura_provider.compat"):
+        assert compat.supports(feature) is False
+        assert compat.supports(feature) is False
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{feature} is unavailable on Airflow {compat.AIRFLOW_VERSION}: it needs Airflow {flag} ({why})."
+    ]
+
+
+def test_on_this_airflow_the_gates_match_its_version() -> None:
+    from packaging.version import Version
+
+    version = Version(Version(compat.AIRFLOW_VERSION).base_version)
+    assert compat.supports("ui_views") is (version >= Version("3.1"))
+    assert compat.supports("start_from_trigger") is (version >= Version("3.3"))
