@@ -14,8 +14,9 @@ the payments of the cases a payment event names), then, in one CRM transaction: 
 ``payment_notifications`` row per payment (keyed by payment, so both sources and any redelivery
 record it once), the ledger row of each referred case copied from Debitura's current figures (so
 the order of events does not matter), and ``case_flags`` for the cases that need the agency. A run
-started by hand (or by ``airflow dags test``) reconciles every case of the ledger instead (payments
-are read only where the collected amount moved since the row was written).
+started by hand (or by ``airflow dags test``) handles the latest ``recent`` events of each asset
+again and reconciles every case of the ledger (payments read only where the collected amount moved
+since the row was written).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from agency_crm.portfolio import (
     refresh_ledger,
     update_flags,
 )
-from airflow.sdk import dag, task
+from airflow.sdk import Param, dag, task
 
 from debitura_provider.api.watch.scan import normalize_event
 from debitura_provider.assets import DEBITURA_CASE_LIFECYCLE, DEBITURA_PAYMENTS
@@ -52,6 +53,7 @@ PAYMENTS, LIFECYCLE = (
 # --8<-- [end:portfolio_assets]
 
 
+# --8<-- [start:portfolio_dag]
 @dag(
     dag_id="debitura_portfolio",
     schedule=PAYMENTS | LIFECYCLE,
@@ -60,32 +62,33 @@ PAYMENTS, LIFECYCLE = (
     max_active_runs=1,
     tags=["debitura", "example"],
     default_args={"retries": 3, "retry_delay": dt.timedelta(seconds=10)},
+    params={
+        "recent": Param(100, type="integer", minimum=1, description="Runs by hand: handle this many latest events."),
+    },
     doc_md=__doc__,
 )
 def debitura_portfolio() -> None:
     @task(inlets=[DEBITURA_PAYMENTS, DEBITURA_CASE_LIFECYCLE])
-    def follow_cases(triggering_asset_events: Any) -> dict[str, int]:
+    def follow_cases(params: dict[str, Any], triggering_asset_events: Any, inlet_events: Any) -> dict[str, int]:
         """Bring the ledger, the payment notifications and the flags up to date for the changed cases."""
-        events = [
-            normalize_event(event.extra)
-            for asset in (DEBITURA_PAYMENTS, DEBITURA_CASE_LIFECYCLE)
-            for event in (triggering_asset_events[asset] if triggering_asset_events else [])
-            if event.extra
-        ]
+        assets = (DEBITURA_PAYMENTS, DEBITURA_CASE_LIFECYCLE)
+        triggered = [e for a in assets for e in (triggering_asset_events[a] if triggering_asset_events else [])]
+        by_hand = not triggered
+        if by_hand:  # the latest events again (all idempotent), and every ledger case below
+            triggered = [e for a in assets for e in inlet_events[a].ascending(False).limit(int(params["recent"]))]
+        events = [normalize_event(event.extra) for event in triggered if event.extra]
         events.sort(key=lambda e: str(e.get("createdAt") or ""))
         with transaction(CRM_CONN_ID) as connection:
             ensure_schema(connection)
             ensure_tables(connection)
             named = [e["data"]["caseId"] for e in events if e["data"].get("caseId")]
             rows = ledger_cases(connection)
-            ids = list(referred(connection, named)) if events else list(rows)
+            ids = list(rows) if by_hand else list(referred(connection, named))
         client = DebituraHook().get_client()
         cases = client.get_managed_cases(ids) if ids else []
-        paid = (
-            {e["data"]["caseId"] for e in events if e["type"].startswith("payment.")}
-            if events
-            else {str(c.id) for c in cases if money_moved(c, rows.get(str(c.id)))}
-        )
+        paid = {e["data"]["caseId"] for e in events if e["type"].startswith("payment.")}
+        if by_hand:
+            paid = {str(c.id) for c in cases if money_moved(c, rows.get(str(c.id)))}
         payments = {str(c.id): client.get_managed_case_payments(c.id) for c in cases if str(c.id) in paid}
         with transaction(CRM_CONN_ID) as connection:
             new = record_notifications(connection, events)
@@ -100,6 +103,7 @@ def debitura_portfolio() -> None:
         return {"events": len(events), "cases": len(cases), "new_notifications": new, "ledger_rows": updated, **flags}
 
     follow_cases()
+# --8<-- [end:portfolio_dag]
 
 
 debitura_portfolio()

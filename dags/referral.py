@@ -1,4 +1,4 @@
-"""Refer the CRM's overdue invoices to Debitura, wait for money, and write every outcome back.
+"""Refer the CRM's overdue invoices to Debitura and write every outcome back, then end.
 
 Scheduled on the ``crm_overdue_invoices`` asset that ``debitura_crm_extract`` publishes. Which
 batches a run refers, first match wins:
@@ -8,19 +8,22 @@ batches a run refers, first match wins:
 3. the latest extract batch, for runs started by hand or by ``airflow dags test``, which does
    not do asset scheduling.
 
-Steps: check every record (the invalid ones go to ``rejections`` and do not fail the run), refer
-the valid ones in one bulk task, wait (deferred) until a payment arrives on one of the cases,
-read the timelines of the paid cases, upsert one ``referral_ledger`` row per record, and write the
-run's HTML report (amounts referred, collected and outstanding by client and by lifecycle; the
-``write_report`` log gives its path). Waiting ends after :data:`WAIT_TIMEOUT` without failing the
-run: the ledger and the report are written either way. The run fails only when records could not
-be referred (retryable errors) or a step failed; a later run retries the records.
+Steps, in three groups: **refer** (check every record: the invalid ones go to ``rejections`` and do
+not fail the run; refer the valid ones in one bulk task), **first payment** (a short deferred wait,
+:data:`WAIT_TIMEOUT`, for a first payment on one of the cases, and the timelines of the paid
+cases; with ``DEBITURA_REFERRAL_WAIT_SECONDS=0`` it checks once and goes on) and **record** (upsert one
+``referral_ledger`` row per record, and write the run's HTML report: amounts referred, collected
+and outstanding by client and by lifecycle; the ``write_report`` log gives its path). Then the run
+ends: ``debitura_portfolio`` follows each case until it closes (payments, lifecycle, flags). The
+run fails only when records could not be referred (retryable errors) or a step failed; a later run
+retries the records.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
@@ -32,7 +35,7 @@ from agency_crm.db import ensure_schema, transaction
 from agency_crm.extract import RECORD_KEY, REFERRED, latest_batch_id, load_records
 from agency_crm.ledger import WHOLE_RECORD, invalid_entries, reason_of, replace_rejections, upsert_ledger
 from agency_crm.report import write_run_report
-from airflow.sdk import Param, Variable, dag, task
+from airflow.sdk import Param, TaskGroup, Variable, dag, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from debitura_provider.api.models import Case, Payment
@@ -43,8 +46,9 @@ from debitura_provider.sensors.managed_cases import ManagedCaseSensor
 
 log = logging.getLogger(__name__)
 
-WAIT_TIMEOUT = dt.timedelta(hours=6)
-"""How long a run waits for the first payment before writing the ledger without one."""
+WAIT_TIMEOUT = dt.timedelta(seconds=float(os.environ.get("DEBITURA_REFERRAL_WAIT_SECONDS", "60")))
+"""How long a run waits for a first payment (for the demo) before writing the ledger without one;
+every later change reaches the ledger through ``debitura_portfolio``."""
 POLL_INTERVAL = dt.timedelta(seconds=10)
 """One poll costs one list request per 100 cases (plus the payments of cases whose money moved)."""
 
@@ -61,7 +65,12 @@ POLL_INTERVAL = dt.timedelta(seconds=10)
     doc_md=__doc__,
 )
 def debitura_referral() -> None:
-    @task
+    # Groups keep the graph readable (collapsed: refer -> first payment -> record); task ids stay flat.
+    refer_group = TaskGroup("refer", prefix_group_id=False, tooltip="Check the extract, refer the valid records")
+    wait_group = TaskGroup("first_payment", prefix_group_id=False, tooltip="A short wait for a first payment")
+    record_group = TaskGroup("record", prefix_group_id=False, tooltip="Ledger rows and the run's report")
+
+    @task(task_group=refer_group)
     def resolve_batches(params: dict[str, Any], triggering_asset_events: Any) -> list[str]:
         """The extract batches this run refers (see the DAG doc for the order)."""
         if params.get("batch_id"):
@@ -78,7 +87,7 @@ def debitura_referral() -> None:
         return [latest]
 
     # --8<-- [start:referral_check]
-    @task
+    @task(task_group=refer_group)
     def check_extract(batch_ids: list[str], run_id: str) -> dict[str, Any]:
         """Step 1: records Debitura would refuse go to ``rejections`` and the ledger; the rest go on.
 
@@ -108,11 +117,12 @@ def debitura_referral() -> None:
         records_conn_id=CRM_CONN_ID,
         records_json_column="payload",
         record_key=RECORD_KEY,
+        task_group=refer_group,
     )
     checked >> refer
     # --8<-- [end:referral_bulk]
 
-    @task
+    @task(task_group=refer_group)
     def referred_case_ids(outcomes: list[dict[str, Any]]) -> list[str]:
         ids = [o["caseId"] for o in outcomes if o["status"] in REFERRED and o.get("caseId")]
         if not ids:
@@ -130,18 +140,19 @@ def debitura_referral() -> None:
         poke_interval=POLL_INTERVAL.total_seconds(),
         timeout=WAIT_TIMEOUT.total_seconds(),
         soft_fail=True,
+        task_group=wait_group,
     )
     # --8<-- [end:referral_wait]
 
-    @task
+    @task(task_group=wait_group)
     def paid_case_ids(result: dict[str, Any]) -> list[str]:
         return list(result["satisfied"])
 
     # Step 4: the timeline of each paid case.
     paid = paid_case_ids(wait.output)
-    timelines = FetchTimelineOperator.partial(task_id="fetch_timeline").expand(case_id=paid)
+    timelines = FetchTimelineOperator.partial(task_id="fetch_timeline", task_group=wait_group).expand(case_id=paid)
 
-    @task(trigger_rule="all_done")
+    @task(trigger_rule="all_done", task_group=record_group)
     def record_outcomes(ti: Any) -> dict[str, int]:
         """Step 5: upsert one ledger row per referred record, with the case as it stands now."""
         batch_ids = ti.xcom_pull(task_ids="resolve_batches") or []
@@ -177,7 +188,7 @@ def debitura_referral() -> None:
     [checked, refer, wait, timelines] >> ledger
 
     # --8<-- [start:referral_report]
-    @task(trigger_rule="all_done")
+    @task(trigger_rule="all_done", task_group=record_group)
     def write_report(ti: Any, run_id: str) -> str:
         """Step 6: the run as an HTML page, amounts by client and by lifecycle, in the artifact store.
 

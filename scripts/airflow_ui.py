@@ -37,6 +37,11 @@ PASSWORD_FILE = HOME / "simple_auth_manager_passwords.json.generated"
 """Where Airflow 3's simple auth manager stores the generated admin password."""
 WEBHOOK_CONN_ID = "debitura_webhooks"
 """The DB connection holding the webhook secret (``debitura_default`` comes from an env variable)."""
+WEBHOOKS = os.environ.get("DEBITURA_WEBHOOKS", "1").strip().lower() not in ("0", "false", "off", "no")
+"""``DEBITURA_WEBHOOKS=0 make airflow``: no subscription, as where Debitura cannot reach Airflow;
+``debitura_portfolio`` then follows the cases through the portfolio scan alone."""
+PORTFOLIO_POLL_SECONDS = os.environ.get("DEBITURA_PORTFOLIO_POLL_SECONDS", "15")
+"""The scan's interval here (the sandbox runs an hour a second): changes reach the ledger quickly."""
 
 
 COMPONENTS = """
@@ -94,6 +99,7 @@ def running_airflow(
         "AIRFLOW__API__BASE_URL": url,
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{url}/execution/",  # where task processes report
         "AIRFLOW__DEBITURA__WEBHOOK_CONN_ID": WEBHOOK_CONN_ID,
+        "DEBITURA_PORTFOLIO_POLL_SECONDS": PORTFOLIO_POLL_SECONDS,
         **(extra_env or {}),
     }
     os.environ.update(env)
@@ -111,7 +117,10 @@ def running_airflow(
         print("Preparing the metadata database and the connections ...")
         airflow(["db", "migrate"], env, log)
         _store_connections(conns, env, log, home)
-        _subscribe_webhooks(url, env, log)
+        if WEBHOOKS:
+            _subscribe_webhooks(url, env, log)
+        else:
+            print("Webhooks off (DEBITURA_WEBHOOKS=0): the portfolio scan alone follows the cases.")
         seed_crm()
         leader = subprocess.Popen(
             ["bash", "-c", COMPONENTS], env=dict(os.environ), start_new_session=True, stdout=output, stderr=output

@@ -2,9 +2,12 @@
 
 Starts the sandbox (simulated collection partners pay some cases within seconds), prepares a
 fresh Airflow home in ``.airflow/demo`` with the two connections, seeds the sample CRM, runs
-``debitura_crm_extract`` then ``debitura_referral`` with ``airflow dags test`` and prints what
-happened to every invoice. ``airflow dags test`` does no asset scheduling, so the referral run
-picks the latest extract batch itself. Everything started here stops on exit, Ctrl-C included.
+``debitura_crm_extract`` then ``debitura_referral`` with ``airflow dags test``. After the referral
+run has ended, the partners keep collecting: the portfolio scan, run here for two cycles, shows what
+changed, and ``debitura_portfolio`` (``airflow dags test``: a run by hand reconciles the whole
+ledger) brings those payments and closes into the ledger. Then it prints what happened to every
+invoice. ``airflow dags test`` does no asset scheduling, so the referral run picks the latest
+extract batch itself. Everything started here stops on exit, Ctrl-C included.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ HOME = REPO / ".airflow" / "demo"
 SANDBOX_SPEED = 86400.0
 """One sandbox day per second: the simulated partners collect the first payments within seconds."""
 DAGS = ("debitura_crm_extract", "debitura_referral")
+FOLLOW_SECONDS = 6.0
+"""How long the demo lets the partners work after the referral ended (six sandbox days)."""
 
 
 def main() -> int:
@@ -44,6 +49,11 @@ def main() -> int:
         print("  " + ", ".join(f"{n} {table}" for table, n in counts.items()))
         for dag_id in DAGS:
             step(f"airflow dags test {dag_id}", dags_test, dag_id, env, logs / f"{dag_id}.log")
+        before = ledger_figures()
+        step("After the referral run: the partners keep collecting; the portfolio scan watches", follow, sandbox)
+        step("airflow dags test debitura_portfolio", dags_test, "debitura_portfolio", env,
+             logs / "debitura_portfolio.log")
+        print_later_changes(before, ledger_figures())
         collected = print_summary()
     print(f"\nSandbox stopped. Done in {time.monotonic() - started:.0f} s. Logs: {logs.relative_to(REPO)}/")
     if not collected:
@@ -93,6 +103,44 @@ def dags_test(dag_id: str, env: dict[str, str], log: Path) -> None:
         raise RuntimeError(f"airflow dags test {dag_id} did not succeed (exit {proc.returncode}):\n{tail(log)}")
 
 
+def follow(sandbox: Any) -> None:
+    """Two portfolio-scan cycles around :data:`FOLLOW_SECONDS` of the partners' work: what they did."""
+    from debitura_provider.api import UNLIMITED, DebituraClient
+    from debitura_provider.api.watch import run_sync
+    from debitura_provider.api.watch.scan import PortfolioScan, ScanState, events_of
+
+    state = ScanState()
+    with DebituraClient(sandbox.api_key, sandbox.base_url, rate_limits=UNLIMITED) as client:
+        run_sync(client, PortfolioScan(state).cycle())  # the baseline: the referral's end
+        time.sleep(FOLLOW_SECONDS)
+        result = run_sync(client, PortfolioScan(state).cycle())
+    kinds = Counter(event["type"] for event in events_of(result))
+    seen = ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items())) or "no change"
+    print(f"  the scan saw {seen} on {len(result.cases)} case(s), for {result.list_requests} list and "
+          f"{result.payment_requests} payments request(s)")
+
+
+def ledger_figures() -> dict[str, tuple[Decimal, str | None, str | None]]:
+    """Each ledger case's collected amount, lifecycle and close code, as the ledger says."""
+    from agency_crm.db import rows, transaction
+    from agency_crm.ledger import money
+
+    with transaction() as connection:
+        found = rows(connection, "SELECT * FROM referral_ledger WHERE case_id IS NOT NULL")
+    return {r["record_key"]: (money(r["amount_collected"]) or Decimal(0), r["lifecycle"], r["close_code"])
+            for r in found}
+
+
+def print_later_changes(before: dict[str, Any], after: dict[str, Any]) -> None:
+    changed = {key: (before.get(key), now) for key, now in after.items() if before.get(key) != now}
+    more = sum((now[0] - (was[0] if was else Decimal(0)) for was, now in changed.values()), Decimal(0))
+    print(f"\nAfter the referral run ended, {len(changed)} ledger row(s) changed "
+          f"({more:,.2f} more collected, all currencies):")
+    for key, (was, now) in sorted(changed.items()):
+        old = f"{was[0]:,.2f} {was[1]}" if was else "-"
+        print(f"  {key}  {old}  ->  {now[0]:,.2f} {', '.join(p for p in now[1:] if p)}")
+
+
 def print_summary() -> bool:
     """What became of every record of the latest batch; True when at least one payment was collected."""
     from agency_crm.db import transaction
@@ -120,18 +168,25 @@ def print_summary() -> bool:
         why = "; ".join(reasons.get(row["record_key"], [])) or row["reason"] or ""
         print(f"  {row['status']:<9}{row['record_key']}  {why}")
     print("Cases by lifecycle:         " + _counts(Counter(row["lifecycle"] or "?" for row in with_case)))
-    paid = [row for row in with_case if (row["amount_collected"] or 0) > 0]
+    paid = [row for row in with_case if (money(row["amount_collected"]) or 0) > 0]
+    in_full = [row for row in paid if (money(row["remainder"]) or 0) <= 0]
+    partly = [row for row in paid if row not in in_full]
+    nothing = [row for row in with_case if row not in paid]
     by_currency: dict[str, Decimal] = defaultdict(Decimal)
     for row in paid:
         by_currency[row["currency"]] += money(row["amount_collected"])
     amounts = ", ".join(f"{currency} {amount:,.2f}" for currency, amount in sorted(by_currency.items()))
-    print(f"Amount collected:           {amounts or 'nothing yet'}  ({len(paid)} of {len(with_case)} cases paid)")
-    for row in paid:
-        state = ", ".join(part for part in (row["lifecycle"], row["close_code"]) if part)
-        print(
-            f"  {row['record_key']}  {row['case_reference']}  {row['currency']} {money(row['amount_collected']):,.2f}"
-            f" of {money(row['amount_referred']):,.2f}  ({state})"
-        )
+    print(f"Amount collected:           {amounts or 'nothing yet'}")
+    print(f"Cases:                      {len(in_full)} of {len(with_case)} paid in full, {len(partly)} partially "
+          f"paid, {len(nothing)} received nothing")
+    for title, group in (("Paid in full", in_full), ("Partially paid", partly), ("Received nothing", nothing)):
+        print(f"  {title}:")
+        for row in group:
+            state = ", ".join(part for part in (row["lifecycle"], row["close_code"]) if part)
+            print(
+                f"    {row['record_key']}  {row['case_reference']}  {row['currency']} "
+                f"{money(row['amount_collected']) or 0:,.2f} of {money(row['amount_referred']):,.2f}  ({state})"
+            )
     return bool(paid)
 
 

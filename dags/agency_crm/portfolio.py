@@ -158,7 +158,7 @@ def refresh_ledger(connection: Connection, case: Case, payments: list[Payment] |
         "remainder": stored(case.remainder),
         "lifecycle": case.lifecycle,
         "close_code": case.close_code,
-        "summary": _summary(case),
+        "summary": _summary(connection, case),
         "at": now_iso(),
         "case_id": str(case.id),
     }
@@ -173,7 +173,18 @@ def refresh_ledger(connection: Connection, case: Case, payments: list[Payment] |
     return connection.execute(statement, values).rowcount
 
 
-def _summary(case: Case) -> str:
+def _summary(connection: Connection, case: Case) -> str:
+    """The ledger's ``last_event``: the case's latest payment notification, else its lifecycle."""
+    latest = rows(
+        connection,
+        "SELECT event_type, amount, currency, occurred_at FROM payment_notifications "
+        "WHERE case_id = :case_id ORDER BY occurred_at DESC, notified_at DESC LIMIT 1",
+        case_id=str(case.id),
+    )
+    if latest:
+        note = latest[0]
+        line = f"{note['occurred_at'][:10]} {note['event_type']}: {note['amount']} {note['currency'] or ''}"
+        return line.strip()[:400]
     when = case.date_updated or case.date_created
     stamp = when.date().isoformat() if when else ""
     close = f" ({case.close_code})" if case.close_code else ""

@@ -96,7 +96,7 @@ def test_the_values_searched_for_are_in_the_crm_database(home: SweptHome) -> Non
 
 
 def test_the_runs_wrote_what_is_searched(home: SweptHome) -> None:
-    assert home.states["debitura_referral"] == "success" and home.states["debitura_payment_notifications"] == "success"
+    assert home.states["debitura_referral"] == "success" and home.states["debitura_portfolio"] == "success"
     assert len(_rows(home, "SELECT value FROM xcom")) > 20
     assert len(_rows(home, "SELECT rendered_fields FROM rendered_task_instance_fields")) > 10
     extras = [json.loads(e) for e in _rows(home, "SELECT extra FROM asset_event")]

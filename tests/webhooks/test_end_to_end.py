@@ -28,7 +28,7 @@ from tests.fixtures.webhooks import debitura_asset_events, serve, stop
 pytestmark = pytest.mark.airflow
 
 SECRET_CONN_ID = "debitura_webhooks"
-PAYMENT_DAG = "debitura_payment_notifications"
+PAYMENT_DAG = "debitura_portfolio"
 
 
 def wait_until(check: Callable[[], Any], timeout: float = 60.0) -> Any:
@@ -247,5 +247,5 @@ def test_the_payment_dag_notifies_the_crm_and_refreshes_the_ledger(
     assert (ledger["lifecycle"], ledger["close_code"]) == ("Closed", "Paid")
     assert ledger["last_payment_date"] is not None
     assert "payment.created" in ledger["last_event"]
-    second_result = second.get_task_instance("apply_payments").xcom_pull(task_ids="apply_payments")
+    second_result = second.get_task_instance("follow_cases").xcom_pull(task_ids="follow_cases")
     assert second_result["new_notifications"] == 0
