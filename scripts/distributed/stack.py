@@ -13,6 +13,7 @@ on Ctrl-C or SIGTERM) stops every process, the Postgres cluster, and deletes the
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -95,12 +96,13 @@ class Stack:
         self.root = Path(tempfile.mkdtemp(prefix="debitura-distributed-"))
         self.home = self.root / "airflow"
         self.pgdata = self.root / "pgdata"
+        self.crm = self.root / "crm.db"
         self.pg_port, self.redis_port, self.api_port = _free_port(), _free_port(), _free_port()
         self.services: list[Service] = []
         self.workers: list[Service] = []
         self.triggerers: list[Service] = []
         self.sandbox = SandboxProcess(RateLimitSettings())
-        self.webhook_secret = secrets.token_urlsafe(32)
+        self.webhook_secret = base64.b64encode(secrets.token_bytes(32)).decode()  # Debitura issues base64
         self._pg_started = False
         self._previous_handlers: dict[int, Any] = {}
 
@@ -204,23 +206,6 @@ class Stack:
             stdout=self._log_file("db-migrate"),
             stderr=subprocess.STDOUT,
         )
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "airflow",
-                "pools",
-                "set",
-                POOL,
-                str(self.workers_wanted),
-                "Debitura tasks at once: one per Celery worker slot",
-            ],
-            env=env,
-            check=True,
-            cwd=self.root,
-            stdout=self._log_file("pools"),
-            stderr=subprocess.STDOUT,
-        )
         airflow = [sys.executable, "-m", "airflow"]
         self._spawn(
             "api-server",
@@ -257,7 +242,16 @@ class Stack:
                     ],
                 )
             )
-        self.wait_for("the API server", lambda: self._health_ok(), timeout=180)
+        self.wait_for("the API server", lambda: self._health_ok(), timeout=300)
+        self.rest(
+            "POST",
+            "pools",
+            json={
+                "name": POOL,
+                "slots": self.workers_wanted,
+                "description": "Debitura tasks at once: one per Celery worker slot",
+            },
+        )
         say(
             f"Airflow up: API server :{self.api_port} x{self.api_workers} workers, scheduler, DAG processor, "
             f"{self.triggerers_wanted} triggerers, {self.workers_wanted} Celery workers, Postgres :{self.pg_port}, "
@@ -348,7 +342,10 @@ class Stack:
             "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{self.api_port}",
             "AIRFLOW__API_AUTH__JWT_SECRET": _stable_secret(self.root, "jwt"),
             "AIRFLOW__API__SECRET_KEY": _stable_secret(self.root, "api"),
-            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30",
+            # A 2-core machine under load can take many seconds per Execution API call; a retried
+            # "start running" call after a timeout is refused (409/400) and fails the task.
+            "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "120",
+            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "60",
             "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
             "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "15",
             "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",
@@ -356,6 +353,7 @@ class Stack:
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
             "AIRFLOW__DEBITURA__WEBHOOK_RECORD_INTERVAL": "2",
             f"AIRFLOW_CONN_{CONN_ID.upper()}": json.dumps(connection),
+            "AIRFLOW_CONN_DIST_CRM": json.dumps({"conn_type": "sqlite", "host": str(self.crm)}),
             "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH", "")])),
         }
 
@@ -446,6 +444,6 @@ def _stable_secret(root: Path, name: str) -> str:
     """One random secret per stack, the same for every process (they must agree on it)."""
     path = root / f".{name}-secret"
     if not path.exists():
-        path.write_text(secrets.token_urlsafe(32))
+        path.write_text(secrets.token_urlsafe(64))
         path.chmod(0o600)
     return path.read_text()

@@ -1,9 +1,10 @@
 """The DAGs ``make test-distributed`` runs on CeleryExecutor (scripts/distributed/run.py triggers them).
 
-* ``debitura_distributed_referral``: N synthetic test records split into chunks, each chunk referred
-  by one mapped ``ReferInvoicesOperator`` in the ``debitura`` pool, so the chunks land on different
-  Celery workers; retries on, so a chunk whose worker is killed is referred again elsewhere (the
-  Idempotency-Key of each record makes that return the first case).
+* ``debitura_distributed_referral``: the records of the CRM table ``dist_records`` (connection
+  ``dist_crm``, written by the run script), one mapped ``ReferInvoicesOperator`` per ``chunk``, in the
+  ``debitura`` pool, so the chunks land on different Celery workers. Each reads its records at run
+  time (``records_sql``: they never enter XCom). Retries on, so a chunk whose worker is killed is
+  referred again elsewhere (each record's Idempotency-Key makes that return the first case).
 * ``debitura_distributed_sensors``: one deferred ``ManagedCaseSensor`` per case id given in the
   run's conf, each waiting for a new payment, spread over the triggerers.
 """
@@ -15,12 +16,14 @@ from typing import Any
 
 from airflow.sdk import Param, dag, task
 
-from bench.referral import make_records
 from debitura_provider.operators.referral import ReferInvoicesOperator
 from debitura_provider.sensors.managed_cases import ManagedCaseSensor
 
 POOL = "debitura"
+CRM_CONN_ID = "dist_crm"
 START = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+RETRIES = {"retries": 3, "retry_delay": dt.timedelta(seconds=5)}
+"""Every task: a killed worker's task, or one refused by an overloaded API server, runs again."""
 
 
 @dag(
@@ -28,28 +31,23 @@ START = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
     schedule=None,
     start_date=START,
     catchup=False,
-    params={
-        "records": Param(5000, type="integer"),
-        "chunks": Param(6, type="integer"),
-        "prefix": Param("dist", type="string"),
-    },
+    params={"chunks": Param(6, type="integer")},
+    default_args=RETRIES,
     tags=["debitura", "distributed-test"],
 )
 def debitura_distributed_referral() -> None:
     @task
-    def chunks(params: dict[str, Any]) -> list[list[dict[str, Any]]]:
-        """Synthetic test records (isTest, the sandbox's fake debtors), in ``chunks`` parts."""
-        records = make_records(params["prefix"], params["records"])
-        n = params["chunks"]
-        return [records[i::n] for i in range(n)]
+    def chunks(params: dict[str, Any]) -> list[dict[str, int]]:
+        return [{"chunk": n} for n in range(params["chunks"])]
 
     ReferInvoicesOperator.partial(
         task_id="refer_invoices",
-        record_key="record_id",
+        records_sql="SELECT record_key, payload FROM dist_records WHERE chunk = :chunk ORDER BY record_key",
+        records_conn_id=CRM_CONN_ID,
+        records_json_column="payload",
+        record_key="record_key",
         pool=POOL,
-        retries=3,
-        retry_delay=dt.timedelta(seconds=5),
-    ).expand(records=chunks())
+    ).expand(records_parameters=chunks())
 
 
 @dag(
@@ -59,6 +57,7 @@ def debitura_distributed_referral() -> None:
     catchup=False,
     params={"case_ids": Param([], type="array")},
     max_active_tasks=1000,
+    default_args=RETRIES,
     tags=["debitura", "distributed-test"],
 )
 def debitura_distributed_sensors() -> None:
@@ -72,8 +71,6 @@ def debitura_distributed_sensors() -> None:
         deferrable=True,
         poke_interval=5,
         timeout=1800,
-        retries=2,
-        retry_delay=dt.timedelta(seconds=5),
     ).expand(case_ids=one_case_each())
 
 
