@@ -20,15 +20,9 @@ import anyio
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from debitura_provider.api.errors import ReceiverNotConfigured
+from debitura_provider.api.errors import EnvelopeError, ReceiverNotConfigured, SignatureError
 from debitura_provider.api.personal_data import event_envelope
-from debitura_provider.api.webhooks import (
-    SIGNATURE_HEADER,
-    EnvelopeError,
-    SignatureError,
-    parse_event,
-    verify,
-)
+from debitura_provider.api.webhooks import SIGNATURE_HEADER, parse_event, verify
 from debitura_provider.assets import EVENT_ASSETS
 from debitura_provider.hooks.debitura import WEBHOOK_SECRET_FIELD
 from debitura_provider.receiver import inbox

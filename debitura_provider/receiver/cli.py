@@ -21,10 +21,11 @@ import sys
 from collections.abc import Callable, Sequence
 
 from debitura_provider.api import DebituraError
+from debitura_provider.api.errors import SecretStoreError
 from debitura_provider.api.models import WebhookEventType, WebhookSubscription
 from debitura_provider.assets import EVENT_ASSETS
 from debitura_provider.hooks.debitura import DebituraHook
-from debitura_provider.receiver.secret_store import SecretStoreError, check_writable, store_secret
+from debitura_provider.receiver.secret_store import check_writable, store_secret
 
 DEFAULT_EVENTS = tuple(EVENT_ASSETS)
 """The events the receiver records as Asset events."""

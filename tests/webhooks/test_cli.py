@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from debitura_provider.api.errors import SecretStoreError
 from debitura_provider.receiver.cli import main
-from debitura_provider.receiver.secret_store import SecretStoreError
 from debitura_provider.sandbox import SandboxServer
 
 pytestmark = pytest.mark.airflow
