@@ -92,9 +92,14 @@ def measure(
     *,
     threads: int = THREADS,
     rate_processes: int = RateLimits.processes,
+    floor: float = 0.9,
     name: str,
 ) -> dict[str, Any]:
-    """Refer ``records`` split over ``processes`` processes against ``sandbox`` (which must enforce limits)."""
+    """Refer ``records`` split over ``processes`` processes against ``sandbox`` (which must enforce limits).
+
+    ``floor`` is the target share of the ceiling: 0.9 at Debitura's pace. On a compressed clock the
+    sandbox's time to answer a window's burst is a larger part of each window, so it is lower there.
+    """
     assert sandbox.limits is not None, "the sandbox must enforce the rate limits"
     settings = sandbox.limits
     per_process = math.ceil(records / processes)
@@ -177,8 +182,8 @@ def measure(
         total / elapsed,
         (anchor, total / best if best else None),
         ratio=fraction,
-        target=">= 0.9, 0 failed, <= 2% answered 429",
-        target_met=fraction >= 0.9 and failed == 0 and len(set(ids)) == total and share_429 <= 0.02,
+        target=f">= {floor:g}, 0 failed, <= 2% answered 429",
+        target_met=fraction >= floor and failed == 0 and len(set(ids)) == total and share_429 <= 0.02,
         processes=processes,
         rate_limit_processes=rate_processes,
         threads_per_process=threads,

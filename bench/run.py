@@ -39,6 +39,8 @@ from debitura_provider.sandbox import RateLimitSettings
 RESULTS = REPO / "bench" / "results.json"
 COMPRESSED_LIMITS = RateLimitSettings(time_scale=4.0)
 """Debitura's limits, with a minute of 15 s: a ceiling of 133.3 requests/s."""
+SHARED_KEY_LIMITS = RateLimitSettings(time_scale=2.0)
+"""Debitura's limits with a minute of 30 s, for 8 processes sharing one key."""
 
 
 @dataclass(frozen=True)
@@ -57,9 +59,11 @@ class Plan:
     day_minutes: int = 1440
     processes: int = 8
     processes_records: int = 6_000
-    processes_limits: RateLimitSettings = RateLimitSettings(time_scale=2.0)
+    processes_limits: RateLimitSettings = SHARED_KEY_LIMITS
     """A minute of 30 s: 8 client processes and the sandbox share the cores, and a burst of 2,000
-    creates must fit in one window for the figure to measure the budget, not the machine."""
+    creates must fit well inside one window for the figure to measure the budget, not the machine.
+    Its target is 0.8 of the ceiling (13 s of burst is 43% of a 30-s window, 22% of a real minute);
+    the 0.9 target is measured at the real pace by ``scripts/distributed/rate_budget.py``."""
 
 
 QUICK = Plan(
@@ -125,7 +129,7 @@ def measure(plan: Plan) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         sandboxes["rate_limited_processes"] = shared.settings()
         _say(f"referral of {plan.processes_records} records by {plan.processes} processes sharing one key ...")
         figures.append(processes.measure(
-            shared, plan.processes, plan.processes_records, name="referral_8_processes_vs_rate_ceiling"
+            shared, plan.processes, plan.processes_records, floor=0.8, name="referral_8_processes_vs_rate_ceiling"
         ))
     return figures, sandboxes
 
