@@ -2,7 +2,7 @@
 
 Event-driven scheduling without webhooks: the trigger runs the incremental scan
 (:mod:`debitura_provider.api.watch.scan`) in the triggerer every ``poll_interval`` seconds and
-yields one :class:`TriggerEvent` per Debitura event. The payload is the envelope the webhook
+yields one ``TriggerEvent`` per Debitura event. The payload is the envelope the webhook
 receiver records, ``{"id", "type", "createdAt", "data"}`` (ids and exact amounts, never the
 debtor), and the ``id`` is stable for the same change, so a DAG fed by webhooks and by the scan
 can de-duplicate. Airflow records each payload as an event of every asset the trigger watches:
