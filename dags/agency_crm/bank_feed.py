@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
 
 from agency_crm.db import rows
 from debitura_provider.api.money import same_amount, to_minor
