@@ -10,9 +10,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from airflow.sdk import Context, dag
-from airflow.sdk.exceptions import AirflowException
+from airflow.sdk import dag
 
+from debitura_provider.compat import AirflowException, Context
 from debitura_provider.operators.case_chats import SyncCaseChatsOperator
 from debitura_provider.operators.case_files import SyncCaseFilesOperator, UploadCaseFileOperator
 from debitura_provider.operators.case_payments import (
