@@ -118,6 +118,18 @@ def test_importing_the_sandbox_package_loads_no_web_framework() -> None:
     assert result.stdout.strip() == "[]"
 
 
+def test_the_cli_refuses_a_strict_spec_it_cannot_read(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "debitura_provider.sandbox", "--port", "0", "--strict-spec", str(missing)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "cannot read the OpenAPI spec" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_the_curl_quickstart_in_the_docs_runs(sandbox_factory: SandboxFactory) -> None:
     """docs/sandbox.md's quickstart, run as written against a sandbox (only the address and key differ)."""
     if shutil.which("curl") is None or shutil.which("bash") is None:
