@@ -13,12 +13,13 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from debitura_provider.sandbox.config import FaultSpec
 from debitura_provider.sandbox.contract import Findings, Oracle
 from debitura_provider.sandbox.domain.ingest import Ingestor
 from debitura_provider.sandbox.domain.runtime import Sandbox
 from debitura_provider.sandbox.domain.simulation import Simulator
 from debitura_provider.sandbox.edge import errors
-from debitura_provider.sandbox.edge.faults import FaultMiddleware, FaultPlan, FaultSpec
+from debitura_provider.sandbox.edge.faults import FaultMiddleware, FaultPlan
 from debitura_provider.sandbox.edge.idempotency import IdempotencyMiddleware
 from debitura_provider.sandbox.edge.ratelimit import RateLimitMiddleware
 from debitura_provider.sandbox.edge.routers import cases, ingestion, managed_cases, partner, portal, testing, webhooks

@@ -157,7 +157,7 @@ def oversized_amounts(model: BaseModel, prefix: str = "") -> dict[str, list[str]
         items = value if isinstance(value, list) else [value]
         for index, item in enumerate(items):
             where = f"{wire}.{index}" if isinstance(value, list) else wire
-            if isinstance(item, (float, Decimal)) and abs(item) > money.MAX_AMOUNT:
+            if isinstance(item, float | Decimal) and abs(Decimal(item)) > Decimal(money.MAX_AMOUNT):
                 errors[where] = [f"must be at most {money.MAX_AMOUNT:.6g}"]
             elif isinstance(item, BaseModel):
                 errors.update(oversized_amounts(item, f"{where}."))
