@@ -363,12 +363,15 @@ def run_row(row: Row, wheel: Path, tools: list[str], keep: bool) -> Result:
                 "-p",
                 "no:cacheprovider",
                 "--continue-on-collection-errors",
+                # A hung test ends the row with every thread's stack: Airflow's own SIGALRM (execution_timeout)
+                # can swallow the default signal-based timeout of pytest-timeout.
+                "--timeout-method=thread",
                 *paths,
             ],
             log,
             env=env,
             cwd=work,
-            timeout=2400,
+            timeout=1800,
         )
         result.tests = _pytest_summary(log) + ("" if pytest.returncode == 0 else f" (exit {pytest.returncode})")
         result.quick_start = run_quick_start(venv, work, {**env, "AIRFLOW_HOME": str(home / "quick-start")}, log)
