@@ -175,6 +175,11 @@ def test_bulk_referral_outcomes_and_idempotent_rerun(
     case = sandbox_client.get_managed_case(created["R6"]["caseId"])
     assert case.is_test_case  # is_test=True overrides the record
     assert (created["R2"]["currency"], Decimal(created["R2"]["remainder"])) == ("EUR", 2500)
+    from airflow.models.renderedtifields import RenderedTaskInstanceFields
+
+    shown = RenderedTaskInstanceFields.get_templated_fields(first.ti("refer")) or {}
+    assert shown["records"]["recordKeys"] == ["R1", "R2", "R3", "R1", "R5", "R6", "R7"]  # keys, not the records
+    assert "Nordlicht" not in str(shown) and "Eva Berg" not in str(shown)
 
     newest = max(sandbox_client.get_managed_case(o["caseId"]).date_created for o in created.values())
     _wait_until(newest + CLOCK_TOLERANCE)  # a rerun within the skew allowance would count as "created"
