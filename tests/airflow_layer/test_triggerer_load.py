@@ -6,11 +6,11 @@ the trigger fires), the DAG processor and workers: the distributed stack of ``ma
 test-distributed`` (``scripts/distributed/stack.py``) with one triggerer. ``airflow dags test``
 would run the triggers inline, in no triggerer at all.
 
-Every one of the 200 sensors defers, gets a payment and succeeds, and the triggerer never reports
-a deadlock or a blocked event loop: the connection is read through
+Every one of the 200 sensors defers, gets a payment and succeeds, and the triggerer reports no
+deadlock, no traceback and no long stall of its event loop: the connection is read through
 ``debitura_provider.compat.aget_connection_extra`` (a worker thread before Airflow 3.3.2).
 
-About 4 minutes on 2 cores, so not in ``make test``: ``DEBITURA_TRIGGERER_TEST=1 pytest -m
+About 15 minutes on 2 busy cores (400 task runs on two workers), so not in ``make test``: ``DEBITURA_TRIGGERER_TEST=1 pytest -m
 triggerer_load tests/airflow_layer/test_triggerer_load.py`` (needs Postgres and Redis, as
 ``make test-distributed`` does).
 """
@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import concurrent.futures
 import os
+import re
 import shutil
 from collections import Counter
 from datetime import datetime, timezone
 
 import pytest
 
-from tests.airflow_layer.cases import invoice
+from tests.airflow_layer.cases import test_case
 
 SENSORS = 200
 
@@ -46,14 +47,10 @@ def test_200_deferred_sensors_on_one_connection_all_complete_in_a_real_triggerer
     with Stack(workers=2, triggerers=1, api_workers=1, dags=DAGS) as stack:
         stack.wait_for("the DAGs parsed", lambda: _parsed(stack), timeout=300)
         with DebituraClient(stack.sandbox.api_key, stack.sandbox.base_url) as client:
-            with concurrent.futures.ThreadPoolExecutor(4) as pool:
-                cases = list(
-                    pool.map(
-                        lambda n: client.create_managed_case(invoice("triggerer-load", creditorReference=f"TL-{n}")),
-                        range(SENSORS),
-                    )
+            with concurrent.futures.ThreadPoolExecutor(4) as pool:  # isTest cases, Active (payments allowed)
+                case_ids = list(
+                    pool.map(lambda n: test_case(client, "triggerer-load", creditorReference=f"TL-{n}"), range(SENSORS))
                 )
-            case_ids = [str(c.id) for c in cases]
             run_id = trigger(stack, DAG_ID, {"case_ids": case_ids})
 
             def all_deferred() -> bool:
@@ -78,5 +75,9 @@ def test_200_deferred_sensors_on_one_connection_all_complete_in_a_real_triggerer
 
     assert states == {"success": SENSORS}
     assert "Deadlock" not in triggerer_log
-    assert "async thread was blocked" not in triggerer_log
     assert "Traceback" not in triggerer_log
+    # The triggerer warns when its loop did not come round within 0.2 s. On 2 busy cores the loop
+    # is also late when the machine is short of CPU, so only a long stall counts: a synchronous
+    # connection lookup per trigger would stall it for seconds with 200 triggers starting at once.
+    stalls = [float(s) for s in re.findall(r"async thread was blocked for ([0-9.]+) seconds", triggerer_log)]
+    assert max(stalls, default=0.0) < 2.0, stalls
