@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import contextlib
 import json
 import random
 import sqlite3
 import sys
+import threading
 import time
 import uuid
 from collections import Counter
@@ -272,8 +274,30 @@ def webhooks(stack: Stack, count: int, case_ids: list[str]) -> dict[str, Any]:
         return 503
 
     say(f"webhooks: {len(deliveries)} signed deliveries ({count} events, {count // 5} redelivered)")
+    api_workers: Counter[int] = Counter()
+    delivering = threading.Event()
+
+    def sample_api_workers() -> None:  # which API server worker processes hold delivery connections
+        import psutil
+
+        server = psutil.Process(stack.api_server.pid)
+        while not delivering.wait(0.5):
+            for worker in server.children(recursive=True):
+                with contextlib.suppress(psutil.Error):
+                    held = [
+                        c
+                        for c in worker.net_connections("tcp")
+                        if c.laddr and c.laddr.port == stack.api_port and c.status == psutil.CONN_ESTABLISHED
+                    ]
+                    if held:
+                        api_workers[worker.pid] += len(held)
+
+    sampler = threading.Thread(target=sample_api_workers, daemon=True)
+    sampler.start()
     with concurrent.futures.ThreadPoolExecutor(16) as pool:
         answers = Counter(pool.map(deliver, deliveries))
+    delivering.set()
+    sampler.join()
     ids = [e["id"] for e in events]
 
     def recorded() -> list[tuple[Any, ...]] | None:
@@ -294,6 +318,8 @@ def webhooks(stack: Stack, count: int, case_ids: list[str]) -> dict[str, Any]:
         "queued": len(rows),
         "recorded_exactly_once": once,
         "recorded_twice_or_more": sum(1 for _, n in asset_events if n > 1),
+        "api_workers_holding_deliveries": len(api_workers),
+        "connections_sampled_per_api_worker": sorted(api_workers.values()),
     }
 
 
@@ -315,6 +341,8 @@ def check(figures: dict[str, Any]) -> list[str]:
         problems.append("the sensors were not spread over both triggerers")
     if w["recorded_exactly_once"] != w["events"] or w["recorded_twice_or_more"]:
         problems.append("an event was not recorded exactly once")
+    if w["api_workers_holding_deliveries"] < 2:
+        problems.append("the deliveries did not reach both API server workers")
     return problems
 
 
@@ -356,7 +384,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     say(
         f"webhooks: {w['recorded_exactly_once']} of {w['events']} events recorded exactly once from "
-        f"{w['deliveries']} deliveries (answers {w['answers']})"
+        f"{w['deliveries']} deliveries (answers {w['answers']}), taken by {w['api_workers_holding_deliveries']} "
+        "API server workers"
     )
     problems = check(figures)
     for problem in problems:

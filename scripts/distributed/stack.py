@@ -75,9 +75,18 @@ class Service:
         return self.process.poll() is None
 
     def kill(self) -> None:
-        """SIGKILL the whole process group: the process and every child it forked (a task, say)."""
+        """SIGKILL the process, its process group, and every descendant (a task process may have left the group)."""
+        import psutil
+
+        try:
+            descendants = psutil.Process(self.process.pid).children(recursive=True)
+        except psutil.Error:
+            descendants = []
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
+        for child in descendants:
+            with contextlib.suppress(psutil.Error):
+                child.kill()
         self.process.wait()
 
     def tail(self, lines: int = 30) -> str:
@@ -131,6 +140,12 @@ class Stack:
 
     def stop(self) -> None:
         """Stop everything started, in reverse order, then delete the directory. Safe to call twice."""
+        import psutil
+
+        descendants: list[psutil.Process] = []
+        for service in self.services:  # noted first: once a service exits, its orphans are no one's children
+            with contextlib.suppress(psutil.Error):
+                descendants += psutil.Process(service.pid).children(recursive=True)
         for service in reversed(self.services):
             if service.alive():
                 with contextlib.suppress(ProcessLookupError):
@@ -139,11 +154,12 @@ class Stack:
         for service in reversed(self.services):
             with contextlib.suppress(subprocess.TimeoutExpired):
                 service.process.wait(max(0.1, deadline - time.monotonic()))
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(service.pid, signal.SIGKILL)  # anything of the group still there (task children)
-            service.process.wait()
+            service.kill()  # anything still there: the group, and children that left it (task processes)
             if service._out is not None:
                 service._out.close()
+        for process in descendants:
+            with contextlib.suppress(psutil.Error):
+                process.kill()
         self.services.clear()
         self.sandbox.stop()
         if self._pg_started:
@@ -207,7 +223,7 @@ class Stack:
             stderr=subprocess.STDOUT,
         )
         airflow = [sys.executable, "-m", "airflow"]
-        self._spawn(
+        self.api_server = self._spawn(
             "api-server",
             [
                 *airflow,
@@ -432,12 +448,16 @@ class Stack:
         say(f"SIGKILL {service.name} (pid {service.pid}) and its children")
 
     def owner_of(self, pid: int) -> Service | None:
-        """The started service whose process group holds ``pid``."""
+        """The started service ``pid`` descends from (a task process runs under its worker's supervisor)."""
+        import psutil
+
+        services = {s.pid: s for s in self.services}
         try:
-            group = os.getpgid(pid)
-        except ProcessLookupError:
+            process = psutil.Process(pid)
+            lineage = [process, *process.parents()]
+        except psutil.Error:
             return None
-        return next((s for s in self.services if s.pid == group), None)
+        return next((services[p.pid] for p in lineage if p.pid in services), None)
 
 
 def _stable_secret(root: Path, name: str) -> str:
