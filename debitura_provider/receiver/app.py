@@ -26,6 +26,7 @@ from debitura_provider.api.webhooks import SIGNATURE_HEADER, parse_event, verify
 from debitura_provider.assets import EVENT_ASSETS
 from debitura_provider.hooks.debitura import WEBHOOK_SECRET_FIELD
 from debitura_provider.receiver import inbox
+from debitura_provider.receiver.portfolio_data import RECEIVER_HEALTH
 from debitura_provider.receiver.recorder import Recorder
 
 log = logging.getLogger(__name__)
@@ -114,10 +115,13 @@ def create_app(settings: ReceiverSettings | None = None) -> FastAPI:
     @app.post("/")
     async def receive(request: Request) -> JSONResponse:
         try:
-            return await _receive(request, request.app.state.settings, request.app.state.recorder)
+            answer = await _receive(request, request.app.state.settings, request.app.state.recorder)
         except Exception:
             log.exception("Debitura webhook delivery failed unexpectedly; answering 503 so Debitura retries")
-            return _answer(503, "temporarily unable to accept the event; retry later")
+            answer = _answer(503, "temporarily unable to accept the event; retry later")
+        if answer.status_code >= 400:  # the "Debitura" page shows why deliveries were refused
+            RECEIVER_HEALTH.rejected(answer.status_code, json.loads(answer.body)["message"])
+        return answer
 
     return app
 

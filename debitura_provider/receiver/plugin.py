@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from debitura_provider.compat import AirflowPlugin, conf
+from debitura_provider.compat import AirflowPlugin, conf, supports
 from debitura_provider.receiver.app import create_app
+from debitura_provider.receiver.portfolio_view import UI_PATH, create_ui_app
 
 DEFAULT_PATH = "/debitura/webhooks"
 
@@ -38,10 +39,28 @@ class ExactPathToMount:
 
 
 class DebituraWebhookPlugin(AirflowPlugin):
-    """Debitura webhooks → Airflow Asset events (see docs/webhooks.md)."""
+    """Debitura webhooks → Airflow Asset events (docs/webhooks.md), and the "Debitura" page and report tab."""
 
     name = "debitura_webhooks"
-    fastapi_apps = [{"app": create_app(), "url_prefix": webhook_path(), "name": "Debitura webhooks"}]
+    fastapi_apps = [
+        {"app": create_app(), "url_prefix": webhook_path(), "name": "Debitura webhooks"},
+        {"app": create_ui_app(), "url_prefix": UI_PATH, "name": "Debitura portfolio"},
+    ]
+    # Airflow 3.1+ shows the page in its navigation and the report as a tab of each DAG run; on
+    # 3.0 both are at their URLs under UI_PATH (docs/how-to/monitor-in-the-ui.md).
+    external_views = (
+        [
+            {"name": "Debitura", "href": f"{UI_PATH}/", "destination": "nav", "url_route": "debitura"},
+            {
+                "name": "Referral report",
+                "href": f"{UI_PATH}/report?dag_id={{DAG_ID}}&run_id={{RUN_ID}}",
+                "destination": "dag_run",
+                "url_route": "referral-report",
+            },
+        ]
+        if supports("ui_views")
+        else []
+    )
     fastapi_root_middlewares = [
         {"middleware": ExactPathToMount, "kwargs": {"path": webhook_path()}, "name": "Debitura webhooks path"}
     ]
