@@ -4,7 +4,7 @@ Scheduled on both Debitura assets, ``debitura_payments`` and ``debitura_case_lif
 sources update with the same envelope:
 
 - the webhook receiver in Airflow's API server, when Debitura can reach it (docs/webhooks.md);
-- the portfolio scan, :class:`~debitura_provider.triggers.portfolio.DebituraPortfolioTrigger`, one
+- the portfolio scan, ``DebituraPortfolioTrigger`` (``debitura_provider.triggers.portfolio``), one
   watcher per asset running in the triggerer: about two list requests a minute for any number of
   cases, no inbound traffic. ``DEBITURA_PORTFOLIO_SCAN=0`` turns the watchers off (webhooks only);
   ``DEBITURA_PORTFOLIO_POLL_SECONDS`` sets their interval (60 by default).

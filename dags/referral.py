@@ -10,7 +10,7 @@ batches a run refers, first match wins:
 
 Steps, in three groups: **refer** (check every record: the invalid ones go to ``rejections`` and do
 not fail the run; refer the valid ones in one bulk task), **first payment** (a short deferred wait,
-:data:`WAIT_TIMEOUT`, for a first payment on one of the cases, and the timelines of the paid
+``WAIT_TIMEOUT``, 60 s by default, for a first payment on one of the cases, and the timelines of the paid
 cases; with ``DEBITURA_REFERRAL_WAIT_SECONDS=0`` it checks once and goes on) and **record** (upsert one
 ``referral_ledger`` row per record, and write the run's HTML report: amounts referred, collected
 and outstanding by client and by lifecycle; the ``write_report`` log gives its path). Then the run

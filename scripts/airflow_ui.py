@@ -99,6 +99,7 @@ def running_airflow(
         "AIRFLOW__API__BASE_URL": url,
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{url}/execution/",  # where task processes report
         "AIRFLOW__DEBITURA__WEBHOOK_CONN_ID": WEBHOOK_CONN_ID,
+        "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",  # the connection's Test button (GET /me)
         "DEBITURA_PORTFOLIO_POLL_SECONDS": PORTFOLIO_POLL_SECONDS,
         **(extra_env or {}),
     }
@@ -226,4 +227,4 @@ def _signal(pid: int, sig: int) -> None:
 
 
 if __name__ == "__main__":
-    run_main(main, "Stopped: Airflow and the sandbox are down.")
+    run_main(main, "Stopped: Airflow and the sandbox are down.", interrupted_status=0)

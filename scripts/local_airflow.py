@@ -127,8 +127,12 @@ def seed_crm() -> dict[str, int]:
         return seed(connection)
 
 
-def run_main(main: Callable[[], int], interrupted: str) -> None:
-    """Exit with ``main()``'s status; SIGTERM and SIGHUP unwind like Ctrl-C, so ``with``/``finally`` clean up."""
+def run_main(main: Callable[[], int], interrupted: str, interrupted_status: int = 130) -> None:
+    """Exit with ``main()``'s status; SIGTERM and SIGHUP unwind like Ctrl-C, so ``with``/``finally`` clean up.
+
+    An interruption exits with ``interrupted_status``: 0 where Ctrl-C is the normal way to stop
+    (``make airflow``, so that make does not report ``Error 130``).
+    """
 
     def unwind(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
@@ -140,7 +144,7 @@ def run_main(main: Callable[[], int], interrupted: str) -> None:
         status = main()
     except KeyboardInterrupt:
         print(f"\n{interrupted}")
-        status = 130
+        status = interrupted_status
     except RuntimeError as exc:
         print(f"\nFailed: {exc}", file=sys.stderr)
         status = 1
