@@ -11,7 +11,7 @@ have two decimals are listed here (ISO 4217 amendment 176); an unknown or missin
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_EVEN, Context, Decimal
 
 Amount = Decimal | int | str
 """What the functions here take: a ``Decimal``, an ``int`` or a decimal string, never a float."""
@@ -45,3 +45,19 @@ def to_minor(amount: Amount, currency: str | None) -> int:
 def same_amount(a: Amount, b: Amount, currency: str | None) -> bool:
     """Whether two amounts are the same number of the currency's minor units."""
     return to_minor(a, currency) == to_minor(b, currency)
+
+
+_EXACT = Context(prec=60)  # more digits than any amount Debitura takes (a .NET decimal), so nothing rounds
+_CENTS = Decimal("0.01")
+
+
+def as_text(amount: Decimal) -> str:
+    """The one text form of an amount in XCom and trigger events: ``"512.50"``, ``"1200.00"``, ``"0.125"``.
+
+    At least two decimals, no trailing zero beyond them, never an exponent. Debitura may write 512.5
+    or 512.50 for the same amount; both become ``"512.50"``, so equal amounts have equal text.
+    """
+    value = amount.normalize(_EXACT)
+    if value.as_tuple().exponent > -2:  # type: ignore[operator]
+        value = value.quantize(_CENTS, context=_EXACT)
+    return format(value, "f")

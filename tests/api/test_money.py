@@ -18,10 +18,26 @@ import respx
 from debitura_provider.api import DebituraClient, RequestValidationError, endpoints, to_wire
 from debitura_provider.api._call import Call, derive_idempotency_key
 from debitura_provider.api.models import ApiModel, Case, Payment
-from debitura_provider.api.money import minor_digits, same_amount, to_minor
+from debitura_provider.api.money import as_text, minor_digits, same_amount, to_minor
 from tests.api.conftest import BASE
 
 CASE = str(uuid.UUID(int=7))
+
+
+def test_an_amount_has_one_text_in_xcom_however_debitura_wrote_it() -> None:
+    texts = {value: as_text(Decimal(value)) for value in ("512.5", "512.50", "1.2E+3", "1200", "0.1250", "-3.1", "0")}
+    assert texts == {
+        "512.5": "512.50",
+        "512.50": "512.50",
+        "1.2E+3": "1200.00",
+        "1200": "1200.00",
+        "0.1250": "0.125",
+        "-3.1": "-3.10",
+        "0": "0.00",
+    }
+    assert as_text(Decimal("79228162514264337593543950335")) == "79228162514264337593543950335.00"  # nothing rounds
+    case = Case.model_validate_json(f'{{"id": "{CASE}", "remainder": 512.5, "grossAmount": 512.50}}')
+    assert (to_wire(case)["remainder"], to_wire(case)["grossAmount"]) == ("512.50", "512.50")
 
 
 def test_minor_units_follow_iso_4217() -> None:

@@ -11,6 +11,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from pydantic.alias_generators import to_camel
 
 from debitura_provider.api import validation
+from debitura_provider.api.money import as_text
 
 
 class ApiModel(BaseModel):
@@ -114,7 +115,7 @@ Money = Annotated[
     Decimal,
     BeforeValidator(_exact_number),
     Field(allow_inf_nan=False),
-    PlainSerializer(lambda amount: format(amount, "f"), return_type=str, when_used="json"),
+    PlainSerializer(as_text, return_type=str, when_used="json"),
 ]
 """An amount: exact, read from the JSON number's text; in JSON mode written as a digit string
-(``"1234.50"``, never an exponent), which is what :func:`to_wire` hands to Airflow."""
+(:func:`~debitura_provider.api.money.as_text`: ``"1234.50"``), which is what :func:`to_wire` hands to Airflow."""
