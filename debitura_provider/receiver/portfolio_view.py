@@ -27,6 +27,7 @@ from debitura_provider.api.models import Case
 from debitura_provider.api.ratelimit import RateLimits
 from debitura_provider.api.watch.scan import normalize_event
 from debitura_provider.assets import DEBITURA_PAYMENTS
+from debitura_provider.links import WATCHED_CASES_PATH
 from debitura_provider.receiver import inbox
 from debitura_provider.receiver.portfolio_data import (
     RECEIVER_HEALTH,
@@ -130,6 +131,18 @@ def create_ui_app() -> FastAPI:
         portfolio = await anyio.to_thread.run_sync(CACHE.get, conn_id)
         return figures(portfolio)
 
+    @app.get(WATCHED_CASES_PATH.removeprefix(UI_PATH), response_class=HTMLResponse)
+    async def watched_cases(
+        conn_id: ConnectionReader,
+        run: DagRunReader,
+        task_id: str = Query(...),
+        map_index: int = Query(-1),
+    ) -> HTMLResponse:
+        """A sensor's watched cases (its rendered ``case_ids``), each linked to the portal."""
+        ids = await anyio.to_thread.run_sync(watched_ids, *run, task_id, map_index)
+        portfolio = await anyio.to_thread.run_sync(CACHE.get, conn_id)
+        return HTMLResponse(render_watched(portfolio, ids, task_id))
+
     @app.get("/report", response_class=HTMLResponse)
     async def referral_report(run: DagRunReader) -> HTMLResponse:
         return HTMLResponse(await anyio.to_thread.run_sync(read_report, *run))
@@ -188,6 +201,43 @@ def _recorded() -> tuple[list[dict[str, Any]], dict[str, Any]]:
         event = normalize_event(extra or {})
         payments.append({"recorded_at": recorded_at, "type": event["type"], **event["data"]})
     return payments, {"deliveries": total, "backlog": backlog, "last_delivery": last}
+
+
+def watched_ids(dag_id: str, run_id: str, task_id: str, map_index: int) -> list[str]:
+    """The case ids a sensor rendered (its ``case_ids`` template field), as Airflow stored them."""
+    from airflow.models.renderedtifields import RenderedTaskInstanceFields as Rendered
+    from airflow.utils.session import create_session
+
+    from debitura_provider.coercion import as_id_list
+
+    with create_session() as session:
+        fields = session.scalar(
+            select(Rendered.rendered_fields).where(
+                Rendered.dag_id == dag_id,
+                Rendered.run_id == run_id,
+                Rendered.task_id == task_id,
+                Rendered.map_index == map_index,
+            )
+        )
+    value = (fields or {}).get("case_ids")
+    return as_id_list(value, "case_ids") if value else []
+
+
+def render_watched(portfolio: Portfolio, ids: list[str], task_id: str) -> str:
+    known = {c["id"]: c for c in portfolio.cases}
+    rows = "".join(
+        f"<tr><td>{_case_link(i, known[i]['reference'], {i: known[i]['url']}) if i in known else _e(i)}</td>"
+        f"<td>{_e(known[i]['lifecycle'] if i in known else 'not in the last refresh')}</td></tr>"
+        for i in ids
+    )
+    body = (
+        f"<h1>Cases watched by <code>{_e(task_id)}</code> ({len(ids)})</h1>"
+        f'<p class="muted">Lifecycles as of {_when(portfolio.fetched_at)}.</p>'
+        f"<table><tr><th>Case</th><th>Lifecycle</th></tr>{rows}</table>"
+        if ids
+        else "<p>This task has no rendered case ids yet.</p>"
+    )
+    return _document("Watched cases", body)
 
 
 def read_report(dag_id: str, run_id: str) -> str:

@@ -26,7 +26,7 @@ from debitura_provider.compat import (
 )
 from debitura_provider.failures import is_transient
 from debitura_provider.hooks.debitura import DebituraHook
-from debitura_provider.links import DebituraCaseLink, push_case_url
+from debitura_provider.links import DebituraCaseLink, push_satisfied_url, push_watch_url
 from debitura_provider.operators._base import DebituraHookMixin
 from debitura_provider.triggers.managed_cases import ManagedCaseTrigger
 
@@ -121,7 +121,7 @@ class ManagedCaseSensor(DebituraHookMixin, BaseSensorOperator):
 
     def _execute(self, context: Context) -> Any:
         watch = self._load_watch(context)
-        push_case_url(context, self.hook, watch.case_ids[0])
+        push_watch_url(context, self.hook, watch.case_ids)  # the satisfying case's once known
         if not self.deferrable:
             return super().execute(context)
         result = self._check(context)
@@ -152,6 +152,7 @@ class ManagedCaseSensor(DebituraHookMixin, BaseSensorOperator):
             raise AirflowException(f"ManagedCaseSensor resumed without a valid trigger event: {event!r}")
         status = event["status"]
         if status == "success":
+            push_satisfied_url(context, self.hook, event["satisfied"])
             return {"cases": event["cases"], "payments": event["payments"], "satisfied": event["satisfied"]}
         if status == "timeout":
             raise AirflowSensorTimeout(event.get("message") or "Sensor timed out")
@@ -182,7 +183,11 @@ class ManagedCaseSensor(DebituraHookMixin, BaseSensorOperator):
             self.spec.condition.value,
             self.spec.require.value,
         )
-        return result.to_json() if result is not None else None
+        if result is None:
+            return None
+        satisfied = result.to_json()
+        push_satisfied_url(context, self.hook, satisfied["satisfied"])
+        return satisfied
 
     def _load_watch(self, context: Context) -> CaseWatch:
         """The watch with its baseline: in memory between pokes, else from the task's state store."""

@@ -94,3 +94,35 @@ def test_an_anonymous_request_is_refused(path: str) -> None:
     response = client.get(path)
     assert response.status_code == 401
     assert "log in" in response.text
+
+
+class _TI:
+    dag_id, run_id, task_id, map_index = "debitura_referral", "manual__1", "wait_for_payment", -1
+
+    def __init__(self) -> None:
+        self.pushed: dict[str, Any] = {}
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.pushed[key] = value
+
+
+class _Hook:
+    debitura_conn_id = "debitura_default"
+
+    def portal_case_url(self, case_id: str) -> str:
+        return f"https://portal/cases/{case_id}"
+
+
+def test_a_sensor_links_its_watched_cases_until_one_satisfies_it_then_that_case() -> None:
+    from debitura_provider.links import CASE_URL_XCOM_KEY, push_satisfied_url, push_watch_url
+
+    ti = _TI()
+    push_watch_url({"ti": ti}, _Hook(), ["a", "b"])  # type: ignore[arg-type]
+    assert ti.pushed[CASE_URL_XCOM_KEY] == (
+        "/debitura/ui/watched?conn_id=debitura_default&dag_id=debitura_referral&run_id=manual__1"
+        "&task_id=wait_for_payment&map_index=-1"
+    )
+    push_satisfied_url({"ti": ti}, _Hook(), ["b"])  # type: ignore[arg-type]
+    assert ti.pushed[CASE_URL_XCOM_KEY] == "https://portal/cases/b"
+    push_watch_url({"ti": ti}, _Hook(), ["c"])  # type: ignore[arg-type]
+    assert ti.pushed[CASE_URL_XCOM_KEY] == "https://portal/cases/c"
