@@ -45,8 +45,8 @@ def push_watch_url(context: Context, hook: DebituraHook, case_ids: list[str]) ->
     from urllib.parse import urlencode
 
     ti = context["ti"]
-    query = {"conn_id": hook.debitura_conn_id, "dag_id": ti.dag_id, "run_id": ti.run_id, "task_id": ti.task_id}
-    query["map_index"] = getattr(ti, "map_index", -1)
+    query: dict[str, object] = {"conn_id": hook.debitura_conn_id, "dag_id": ti.dag_id, "run_id": ti.run_id}
+    query |= {"task_id": ti.task_id, "map_index": getattr(ti, "map_index", -1)}
     context["ti"].xcom_push(key=CASE_URL_XCOM_KEY, value=f"{WATCHED_CASES_PATH}?{urlencode(query)}")
 
 

@@ -120,7 +120,7 @@ def create_app(settings: ReceiverSettings | None = None) -> FastAPI:
             log.exception("Debitura webhook delivery failed unexpectedly; answering 503 so Debitura retries")
             answer = _answer(503, "temporarily unable to accept the event; retry later")
         if answer.status_code >= 400:  # the "Debitura" page shows why deliveries were refused
-            RECEIVER_HEALTH.rejected(answer.status_code, json.loads(answer.body)["message"])
+            RECEIVER_HEALTH.rejected(answer.status_code, json.loads(bytes(answer.body))["message"])
         return answer
 
     return app
