@@ -4,6 +4,12 @@ Nothing invalid is sent and no record can fail the batch: each gets its own :cla
 Creation goes through :class:`~debitura_provider.api.client.AsyncDebituraClient`, so every request
 takes a slot in the API key's rate budget and carries the body-derived ``Idempotency-Key``: running
 the same extract again returns the cases already created instead of creating new ones.
+
+Debitura replays the first answer to a repeated key verbatim, status and body alike (200 both times, no
+replay header: API-NOTES §7.3, the spec's ``Idempotency-Key`` parameter), so nothing in an answer says
+it is a replay. What does: a replay carries the case id the first answer gave. A caller that holds the
+case ids of earlier referrals (a ledger) passes them as ``known``, and a record answered with its known
+case is ``existing``; every other case returned is ``created``.
 """
 
 from __future__ import annotations
@@ -11,9 +17,8 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
 from enum import Enum
 from typing import Any
 
@@ -34,10 +39,7 @@ from debitura_provider.api.errors import (
     field_errors_of,
 )
 from debitura_provider.api.models import Case, CreateManagedCaseRequest
-
-CLOCK_TOLERANCE = timedelta(seconds=1)
-"""Allowed skew between this machine's clock and Debitura's. A returned case created more than this
-before its request was sent was created by an earlier request: an idempotent replay, ``existing``."""
+from debitura_provider.api.money import as_text
 
 
 class Status(str, Enum):
@@ -66,7 +68,7 @@ class Outcome:
             "caseId": str(case.id) if case else None,
             "reference": case.reference if case else None,
             "lifecycle": case.lifecycle if case else None,
-            "remainder": format(case.remainder, "f") if case else None,
+            "remainder": as_text(case.remainder) if case else None,
             "currency": case.currency if case else None,
             "reason": self.reason,
             "fieldErrors": self.field_errors,
@@ -137,9 +139,12 @@ async def refer(
     record_key: str = "record_id",
     max_concurrency: int = 8,
     overrides: Mapping[str, Any] | None = None,
-    clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+    known: Mapping[Any, str] | None = None,
 ) -> list[Outcome]:
     """One outcome per record, in input order; at most ``max_concurrency`` requests in flight.
+
+    ``known`` maps record keys to the case ids earlier referrals got for them: a record answered
+    with its known case is ``existing`` (the module doc says why ids, not times, tell).
 
     An authentication or permission error stops further sending (every remaining record would
     get the same answer); those records end ``failed`` and not retryable.
@@ -158,7 +163,7 @@ async def refer(
                     referral.record_key, Status.FAILED, reason=f"not sent: {stop[0]}", retryable=False
                 )
                 continue
-            outcome, fatal = await _create(client, referral, clock)
+            outcome, fatal = await _create(client, referral, (known or {}).get(referral.record_key))
             if fatal and outcome.reason:
                 stop.append(outcome.reason)
             outcomes[referral.index] = outcome
@@ -167,12 +172,9 @@ async def refer(
     return [outcomes[i] for i in range(len(records))]
 
 
-async def _create(
-    client: AsyncDebituraClient, referral: Referral, clock: Callable[[], datetime]
-) -> tuple[Outcome, bool]:
+async def _create(client: AsyncDebituraClient, referral: Referral, known_id: str | None) -> tuple[Outcome, bool]:
     """The record's outcome, and whether the error means no other record can succeed either."""
     key = referral.record_key
-    sent_at = clock()
     try:
         case = await client.send(referral.call)
     except BadRequestError as exc:
@@ -183,9 +185,8 @@ async def _create(
         return Outcome(key, Status.FAILED, reason=_api_reason(exc)), True
     except DebituraError as exc:  # an outage, a 5xx, a 429, a 409 still in flight: the error says if it may pass
         return Outcome(key, Status.FAILED, reason=str(exc), retryable=exc.retryable), False
-    created = case.date_created
-    earlier = created is not None and created < sent_at - CLOCK_TOLERANCE
-    return Outcome(key, Status.EXISTING if earlier else Status.CREATED, case=case), False
+    replayed = known_id is not None and str(case.id) == str(known_id)
+    return Outcome(key, Status.EXISTING if replayed else Status.CREATED, case=case), False
 
 
 def _api_reason(exc: ApiError) -> str:

@@ -33,8 +33,10 @@ class ReferInvoicesOperator(DebituraBaseOperator):
         {"recordKey", "status": "created" | "existing" | "rejected" | "failed", "caseId", "reference",
          "lifecycle", "remainder", "currency", "reason", "fieldErrors", "retryable"}
 
-    ``existing`` means Debitura returned a case created before this request: the same invoice was
-    referred by an earlier run (the body-derived ``Idempotency-Key`` replays it).
+    ``existing`` means Debitura answered with the case ``known_cases`` holds for the record: the same
+    invoice was referred before (the body-derived ``Idempotency-Key`` replays it). Debitura's replay
+    is verbatim, with no marker (API-NOTES §7.3), so only a known case id tells a replay from a new
+    case; without ``known_cases`` every case returned is ``created``.
 
     When records end ``failed`` (outages that outlived the client's retries), the outcomes are
     pushed to XCom under ``outcomes`` and the task fails: retryable if any failure is. A retry sends
@@ -71,9 +73,11 @@ class ReferInvoicesOperator(DebituraBaseOperator):
     :param debitura_conn_id: the ``debitura`` connection.
     :param is_test: when set, overrides ``isTest`` on every record (a bool or true/false text).
     :param tag: when set, overrides ``tag`` on every record (templated; e.g. to clean test cases up by tag).
+    :param known_cases: record key -> case id of earlier referrals (templated; e.g. from a ledger), so
+        that a replayed referral ends ``existing``.
     """
 
-    template_fields: Sequence[str] = ("records", "records_sql", "records_parameters", "tag")
+    template_fields: Sequence[str] = ("records", "records_sql", "records_parameters", "tag", "known_cases")
     template_fields_renderers = {"records": "json", "records_sql": "sql", "records_parameters": "json"}
 
     SETTLED_KEY = "debitura_referral_settled"
@@ -91,6 +95,7 @@ class ReferInvoicesOperator(DebituraBaseOperator):
         debitura_conn_id: str = DebituraHook.default_conn_name,
         is_test: bool | None = None,
         tag: str | None = None,
+        known_cases: Mapping[Any, str] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(debitura_conn_id=debitura_conn_id, **kwargs)
@@ -110,6 +115,7 @@ class ReferInvoicesOperator(DebituraBaseOperator):
         self.max_concurrency = max_concurrency
         self.is_test = is_test
         self.tag = tag
+        self.known_cases = known_cases
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
         try:
@@ -220,7 +226,18 @@ class ReferInvoicesOperator(DebituraBaseOperator):
                 record_key=self.record_key,
                 max_concurrency=self.max_concurrency,
                 overrides=overrides,
+                known=self._known_cases(),
             )
+
+    def _known_cases(self) -> dict[Any, str]:
+        known = self.known_cases
+        if known is None or known == "":
+            return {}
+        if not isinstance(known, Mapping):
+            raise AirflowFailException(
+                f"known_cases must be a mapping of record key to case id, got {type(known).__name__}"
+            )
+        return {key: str(case_id) for key, case_id in known.items() if case_id}
 
 
 def _record_of(row: Mapping[str, Any], json_column: str | None) -> dict[str, Any]:

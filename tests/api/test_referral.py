@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import copy
+import uuid
 from typing import Any
 
-from debitura_provider.api.referral import Outcome, Status, prepare
+import respx
+
+from debitura_provider.api import AsyncDebituraClient
+from debitura_provider.api.referral import Outcome, Status, prepare, refer
+from tests.api.conftest import BASE
 
 
 def record(key: Any, **changes: Any) -> dict[str, Any]:
@@ -72,3 +77,17 @@ def test_outcome_json_is_the_documented_shape() -> None:
         "fieldErrors": None,
         "retryable": True,
     }
+
+
+async def test_a_replay_is_told_by_the_case_id_a_caller_already_holds(aclient: AsyncDebituraClient) -> None:
+    """Debitura's replay is verbatim (same 200, same body): only a known case id marks it."""
+    first, second = str(uuid.UUID(int=1)), str(uuid.UUID(int=2))
+    answers = {"INV-1": first, "INV-2": second}
+    with respx.mock(base_url=BASE) as api:
+        api.post("/managed-cases").mock(
+            side_effect=lambda request: respx.MockResponse(
+                200, json={"id": answers[next(r for r in answers if r.encode() in request.content)], "remainder": 1200}
+            )
+        )
+        outcomes = await refer(aclient, [record(1), record(2)], known={1: first, 2: str(uuid.UUID(int=9))})
+    assert [(o.record_key, o.status) for o in outcomes] == [(1, Status.EXISTING), (2, Status.CREATED)]

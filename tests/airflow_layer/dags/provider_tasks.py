@@ -168,7 +168,12 @@ def record_payment_production() -> None:
 @_dag("test_refer_invoices", default_args=RETRY_AT_ONCE)
 def refer_invoices() -> None:
     outcomes = ReferInvoicesOperator(
-        task_id="refer", records=CONF % "records", is_test=True, tag=CONF % "tag", max_concurrency=4
+        task_id="refer",
+        records=CONF % "records",
+        is_test=True,
+        tag=CONF % "tag",
+        max_concurrency=4,
+        known_cases="{{ dag_run.conf.get('known_cases') }}",
     ).output
 
     @task
