@@ -121,7 +121,8 @@ def _plain(annotation: Any) -> Any:
 def json_types(model: type[BaseModel], data: Mapping[str, Any], prefix: str = "") -> dict[str, list[str]]:
     """Values of the wrong JSON type for a boolean, a number or a date/date-time field, by wire name.
 
-    The request models coerce leniently (``0`` to ``False``, a number to a date-time); Debitura's
+    The request models coerce leniently (``0`` to ``False``, ``"12.50"`` to a number, a number to a
+    date-time); Debitura's
     JSON binding does not, and neither does the spec's schema.
     """
     errors: dict[str, list[str]] = {}
@@ -137,6 +138,8 @@ def json_types(model: type[BaseModel], data: Mapping[str, Any], prefix: str = ""
             errors[f"{prefix}{wire}"] = ["must not be true or false"]
         elif kind in (datetime, date) and not isinstance(value, str):
             errors[f"{prefix}{wire}"] = ["must be a date as a string (ISO 8601)"]
+        elif kind in (int, float, Decimal) and isinstance(value, str):
+            errors[f"{prefix}{wire}"] = ["must be a JSON number, not text"]
         elif isinstance(kind, type) and issubclass(kind, BaseModel) and isinstance(value, dict):
             errors.update(json_types(kind, value, f"{prefix}{wire}."))
         elif get_origin(kind) is list and isinstance(value, list):
