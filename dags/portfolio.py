@@ -68,10 +68,11 @@ PAYMENTS, LIFECYCLE = (
     doc_md=__doc__,
 )
 def debitura_portfolio() -> None:
-    @task(inlets=[DEBITURA_PAYMENTS, DEBITURA_CASE_LIFECYCLE])
+    # The watched assets themselves as inlets: Airflow keeps one definition per asset, the last it sees.
+    @task(inlets=[PAYMENTS, LIFECYCLE])
     def follow_cases(params: dict[str, Any], triggering_asset_events: Any, inlet_events: Any) -> dict[str, int]:
         """Bring the ledger, the payment notifications and the flags up to date for the changed cases."""
-        assets = (DEBITURA_PAYMENTS, DEBITURA_CASE_LIFECYCLE)
+        assets = (PAYMENTS, LIFECYCLE)
         triggered = [e for a in assets for e in (triggering_asset_events[a] if triggering_asset_events else [])]
         by_hand = not triggered
         if by_hand:  # the latest events again (all idempotent), and every ledger case below
