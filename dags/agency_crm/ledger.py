@@ -47,11 +47,13 @@ LEDGER_COLUMNS = (
 )
 
 _SAME_REFERRAL = (
-    "(referral_ledger.status = 'created' AND excluded.status = 'existing' "
+    "(referral_ledger.status = 'created' AND excluded.status IN ('created', 'existing') "
     "AND referral_ledger.case_id = excluded.case_id)"
 )
 """A later run (an overlapping one, a re-extract) found the case an earlier run created: that is the
-same referral, so the row keeps saying ``created``, and the batch that created it."""
+same referral, so the row keeps saying ``created``, and the batch that created it. The later run may
+say ``created`` too: Debitura's idempotent replay carries no marker, so the bulk referral calls a
+case ``existing`` only when told its id beforehand; the same case id is what tells."""
 _KEPT_ON_SAME_REFERRAL = ("status", "batch_id")
 
 _UPSERT_LEDGER = text(

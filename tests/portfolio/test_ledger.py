@@ -32,6 +32,16 @@ def test_a_second_run_finding_the_same_case_keeps_created_and_its_batch_but_take
     assert (row["status"], row["batch_id"], row["lifecycle"]) == ("created", "batch-1", "Closed")
 
 
+def test_a_second_run_that_says_created_for_the_same_case_keeps_the_first_batch() -> None:
+    engine = create_engine("sqlite://")
+    with engine.begin() as connection:
+        ensure_schema(connection)
+        upsert_ledger(connection, [entry("created", "batch-1", lifecycle="Active")])
+        upsert_ledger(connection, [entry("created", "batch-2", lifecycle="Closed")])  # a replay, unmarked
+        [row] = rows(connection, "SELECT * FROM referral_ledger")
+    assert (row["status"], row["batch_id"], row["lifecycle"]) == ("created", "batch-1", "Closed")
+
+
 def test_another_case_or_a_rejection_still_replaces_the_row() -> None:
     engine = create_engine("sqlite://")
     with engine.begin() as connection:
