@@ -104,6 +104,8 @@ def debitura_portfolio() -> None:
         return {"events": len(events), "cases": len(cases), "new_notifications": new, "ledger_rows": updated, **flags}
 
     follow_cases()
+
+
 # --8<-- [end:portfolio_dag]
 
 
