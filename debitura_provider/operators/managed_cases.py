@@ -6,11 +6,11 @@ back as its :func:`~debitura_provider.api.personal_data.summary`, a timeline ite
 text (docs/data-protection.md). Invalid input fails the task without retry and
 names the field; outages fail the try so that Airflow's ``retries`` apply. Writes are made safe to
 retry: case creation sends a body-derived ``Idempotency-Key``; a test payment, which the API takes
-no key for, is guarded through the task's state (:mod:`~debitura_provider.operators.payments`).
+no key for, is guarded through the task's state (``debitura_provider.operators.payments``).
 
 This module is the public import path of all four operators; the test payment and the bulk
-referral live in :mod:`~debitura_provider.operators.payments` and
-:mod:`~debitura_provider.operators.referral`.
+referral live in ``debitura_provider.operators.payments`` and
+``debitura_provider.operators.referral``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The trigger behind a deferred :class:`~debitura_provider.sensors.managed_cases.ManagedCaseSensor`.
 
 It runs in the triggerer's event loop, so nothing in it blocks: the connection is read through
-:func:`debitura_provider.compat.aget_connection_extra` (awaited on Airflow 3.3.2+, a worker thread
+``debitura_provider.compat.aget_connection_extra`` (awaited on Airflow 3.3.2+, a worker thread
 before, so never a ``DeadlockImminentError``) and requests go through ``httpx.AsyncClient``.
 All triggers of one connection in one triggerer share a
 :class:`~debitura_provider.api.watch.poller.SharedCasePoller`: N deferred sensors cost
