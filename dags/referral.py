@@ -17,6 +17,12 @@ and outstanding by client and by lifecycle; the ``write_report`` log gives its p
 ends: ``debitura_portfolio`` follows each case until it closes (payments, lifecycle, flags). The
 run fails only when records could not be referred (retryable errors) or a step failed; a later run
 retries the records.
+
+**Approval** (Airflow 3.1+, ``DEBITURA_APPROVAL_THRESHOLD``): before referring, a person approves or
+rejects the batch in Airflow's UI (the ``approve_referral`` task's Required Action). ``0`` asks for
+every batch; an amount asks only when one client's valid records add up to more than it; unset, no
+approval. Rejected records end in the ledger and ``rejections`` as ``not approved``, with the
+reviewer's comment. On Airflow 3.0 the step is left out and the log says so.
 """
 
 from __future__ import annotations
@@ -40,6 +46,8 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from debitura_provider.api.models import Case, Payment
 from debitura_provider.api.money import to_minor
+from debitura_provider.coercion import as_amount
+from debitura_provider.compat import supports
 from debitura_provider.hooks.debitura import DebituraHook
 from debitura_provider.operators.managed_cases import FetchTimelineOperator, ReferInvoicesOperator
 from debitura_provider.sensors.managed_cases import ManagedCaseSensor
@@ -49,6 +57,13 @@ log = logging.getLogger(__name__)
 WAIT_TIMEOUT = dt.timedelta(seconds=float(os.environ.get("DEBITURA_REFERRAL_WAIT_SECONDS", "60")))
 """How long a run waits for a first payment (for the demo) before writing the ledger without one;
 every later change reaches the ledger through ``debitura_portfolio``."""
+APPROVAL_THRESHOLD = os.environ.get("DEBITURA_APPROVAL_THRESHOLD", "").strip()
+"""Empty: no approval; ``0``: every batch; an amount: batches in which one client's records exceed it."""
+if APPROVAL_THRESHOLD:
+    as_amount(APPROVAL_THRESHOLD, "DEBITURA_APPROVAL_THRESHOLD")  # a bad value fails the parse, naming it
+APPROVAL = bool(APPROVAL_THRESHOLD) and supports("hitl")  # on 3.0, supports() logs once why it is off
+APPROVAL_TASK = "approve_referral"
+NOT_APPROVED = "not approved"
 POLL_INTERVAL = dt.timedelta(seconds=10)
 """One poll costs one list request per 100 cases (plus the payments of cases whose money moved)."""
 
@@ -121,6 +136,8 @@ def debitura_referral() -> None:
     )
     checked >> refer
     # --8<-- [end:referral_bulk]
+    if APPROVAL:
+        _approval_before(checked, refer, refer_group)
 
     @task(task_group=refer_group)
     def referred_case_ids(outcomes: list[dict[str, Any]]) -> list[str]:
@@ -161,6 +178,9 @@ def debitura_referral() -> None:
         # The outcomes are the return value, or an XCom of their own when the task failed on some records.
         reported = ti.xcom_pull(task_ids="refer_invoices") or ti.xcom_pull(task_ids="refer_invoices", key="outcomes")
         outcomes = {o["recordKey"]: o for o in reported or []}
+        refusal = _refusal(ti.xcom_pull(task_ids=APPROVAL_TASK)) if APPROVAL else None
+        if refusal is not None:
+            outcomes = {r[RECORD_KEY]: {"status": NOT_APPROVED, "reason": refusal} for r in checked.valid}
         paid_ids = ti.xcom_pull(task_ids="paid_case_ids") or []
         found = ti.xcom_pull(task_ids="fetch_timeline", map_indexes=range(len(paid_ids))) if paid_ids else []
         last_events = {cid: _last_event(items) for cid, items in zip(paid_ids, found, strict=True) if items}
@@ -173,7 +193,7 @@ def debitura_referral() -> None:
         ]
         api_rejected = {
             key: outcomes[key].get("fieldErrors") or {WHOLE_RECORD: [outcomes[key].get("reason") or "rejected"]}
-            for key in (e["record_key"] for e in entries if e["status"] == "rejected")
+            for key in (e["record_key"] for e in entries if e["status"] in ("rejected", NOT_APPROVED))
         }
         with transaction(CRM_CONN_ID) as connection:
             upsert_ledger(connection, entries)
@@ -214,6 +234,51 @@ def debitura_referral() -> None:
 
     steps = [checked, refer, wait, paid, timelines, ledger, report]
     steps >> fail_run_if_a_step_failed()
+
+
+def _approval_before(checked: Any, refer: Any, group: TaskGroup) -> None:
+    """Put a person's approval between the check and the bulk referral, when the batch calls for one."""
+    from airflow.providers.standard.operators.hitl import ApprovalOperator
+
+    @task.branch(task_group=group)
+    def approval_needed(checked: dict[str, Any]) -> str | list[str]:
+        """Ask for approval when one client's valid records exceed the threshold (``0``: always)."""
+        with transaction(CRM_CONN_ID) as connection:
+            valid = check_records(load_records(connection, checked["batch_ids"])).valid
+        per_client: dict[str, Decimal] = {}
+        for record in valid:
+            client = str(record.get("creditorCompanyName"))
+            per_client[client] = per_client.get(client, Decimal(0)) + Decimal(str(record["amountToRecover"]))
+        threshold = as_amount(APPROVAL_THRESHOLD, "DEBITURA_APPROVAL_THRESHOLD")
+        top = max(per_client.values(), default=Decimal(0))
+        if valid and (threshold == 0 or top > threshold):
+            log.info("Approval needed: the largest client total is %s (threshold %s).", top, threshold)
+            return [APPROVAL_TASK, "refer_invoices"]  # the referral waits for the approval
+        log.info("No approval needed: no client's records exceed %s (largest %s).", threshold, top)
+        return "refer_invoices"
+
+    approve = ApprovalOperator(
+        task_id=APPROVAL_TASK,
+        task_group=group,
+        subject="Refer extract batch {{ ti.xcom_pull(task_ids='resolve_batches') | join(', ') }} to Debitura?",
+        body="The batch's records are in the CRM (`checked_records` of run `{{ run_id }}`). "
+        "Approve to refer them; reject to record them as not approved, with your comment.",
+        params={"comment": Param("", type="string", description="Why (kept with rejected records).")},
+        retries=0,
+    )
+    gate = approval_needed(checked)
+    gate >> [approve, refer]
+    approve >> refer
+    refer.trigger_rule = "none_failed_min_one_success"  # after the approval, or after the gate alone
+
+
+def _refusal(decision: Any) -> str | None:
+    """The reviewer's comment (or a default) when the batch was rejected; None when approved or not asked."""
+    if not isinstance(decision, dict) or decision.get("chosen_options") != ["Reject"]:
+        return None
+    comment = str((decision.get("params_input") or {}).get("comment") or "").strip()
+    who = (decision.get("responded_by_user") or {}).get("name") or "the reviewer"
+    return f"{NOT_APPROVED} by {who}" + (f": {comment}" if comment else "")
 
 
 def _by_key(loaded: list[tuple[str, str, Any]]) -> dict[str, Any]:

@@ -27,12 +27,19 @@ HOME = REPO / ".airflow" / "demo"
 SANDBOX_SPEED = 86400.0
 """One sandbox day per second: the simulated partners collect the first payments within seconds."""
 DAGS = ("debitura_crm_extract", "debitura_referral")
+APPROVAL_THRESHOLD = "1000000000"
+"""The referral asks a person to approve only batches in which one client's records exceed this
+(DEBITURA_APPROVAL_THRESHOLD): the sample never does, so the demo runs unattended."""
 FOLLOW_SECONDS = 6.0
 """How long the demo lets the partners work after the referral ended (six sandbox days)."""
 
 
 def main() -> int:
-    env = use_home(HOME, fresh=True)
+    env = use_home(HOME, fresh=True) | {"DEBITURA_APPROVAL_THRESHOLD": APPROVAL_THRESHOLD}
+    print(
+        f"Approval before referral: only for a client above {int(APPROVAL_THRESHOLD):,} in one batch, "
+        "which the sample never reaches, so the referral runs unattended."
+    )
     from debitura_provider.sandbox import SandboxConfig, SandboxServer
 
     started = time.monotonic()

@@ -72,7 +72,10 @@ def airflow_ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowUI]:
     from airflow_ui import running_airflow  # the launcher `make airflow` uses
 
     home = tmp_path_factory.mktemp("airflow-home")
-    no_login = {"AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True"}
+    no_login = {
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+        "DEBITURA_APPROVAL_THRESHOLD": "0",  # every referral batch waits for an approval in the UI
+    }
     with (
         (home / "airflow-output.log").open("ab") as output,
         running_airflow(
@@ -105,6 +108,15 @@ def browser_context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
             yield context
         finally:
             context.close()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The approval test first: every other test that needs a finished referral run waits for it."""
+    items.sort(key=lambda item: 0 if item.get_closest_marker("approves_referral") else 1)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "approves_referral: approves the first referral batch in the UI")
 
 
 @pytest.hookimpl(wrapper=True)

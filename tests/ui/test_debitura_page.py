@@ -1,0 +1,125 @@
+"""The plugin's "Debitura" page, its report tab and the connection Edit form, in a real Airflow and Chromium.
+
+The page's figures are checked against the sandbox read here, independently, through the API; the
+screenshots are the ones docs/how-to/monitor-in-the-ui.md shows.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.error
+import urllib.request
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from debitura_provider.api import UNLIMITED, DebituraClient
+from debitura_provider.api.models.enums import Lifecycle
+from tests.ui.test_airflow_ui import CONNECTION, REFERRAL, _finished_referral_run, quote, screenshot
+
+pytestmark = pytest.mark.timeout(900)
+
+PAGE = "/debitura/ui/"
+
+
+def _status(url: str, headers: dict[str, str] | None = None) -> int:
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=30) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def test_the_page_is_refused_without_a_logged_in_user(airflow_ui: Any) -> None:
+    for path in (PAGE, f"{PAGE}data.json", f"{PAGE}report?dag_id={REFERRAL}&run_id=x"):
+        assert _status(f"{airflow_ui.url}{path}") == 401, path
+        assert _status(f"{airflow_ui.url}{path}", {"Authorization": "Bearer not-a-token"}) == 401, path
+    # the webhook endpoint stays public and signed: no signature, 401 from the receiver itself
+    request = urllib.request.Request(f"{airflow_ui.url}/debitura/webhooks", data=b"{}", method="POST")
+    try:
+        urllib.request.urlopen(request, timeout=30)
+    except urllib.error.HTTPError as exc:
+        assert exc.code == 401
+        assert "signature" in json.loads(exc.read())["message"].lower()
+
+
+def _api_figures(airflow_ui: Any) -> tuple[list[Any], dict[tuple[str, str], tuple[int, Decimal]]]:
+    """The managed cases and (client, currency) -> (cases, referred), read from the sandbox's API here."""
+    with DebituraClient(airflow_ui.api_key, airflow_ui.sandbox_url, rate_limits=UNLIMITED) as client:
+        cases = list(client.iter_managed_cases())
+    per_client: dict[tuple[str, str], tuple[int, Decimal]] = {}
+    for case in cases:
+        key = ((case.creditor.company_name if case.creditor else None) or "unknown client", case.currency or "?")
+        count, referred = per_client.get(key, (0, Decimal(0)))
+        per_client[key] = (count + 1, referred + case.gross_amount)
+    return cases, per_client
+
+
+def test_the_page_shows_the_portfolio_of_the_sandbox_for_a_logged_in_user(airflow_ui: Any, page: Any) -> None:
+    airflow_ui.wait_for("a finished referral run", lambda: _finished_referral_run(airflow_ui), timeout=480)
+    page.goto(f"{airflow_ui.url}/plugin/debitura")  # the nav entry (Airflow 3.1+): the page in an iframe
+    page.get_by_role("link", name="Debitura").first.wait_for()
+    frame = page.frame_locator("iframe").first
+    frame.locator("#freshness").wait_for()
+    screenshot(page, "debitura-page.png", full_page=True)
+
+    response = page.request.get(f"{airflow_ui.url}{PAGE}data.json")  # the same cache, as the logged-in user
+    assert response.ok, response.status
+    figures = response.json()
+    assert figures["error"] is None
+    cases, per_client = _api_figures(airflow_ui)
+    assert figures["cases"] == len(cases) > 0
+    assert figures["list_requests"] == max(1, -(-len(cases) // 100))  # one list request per 100 cases
+    shown = {(r["key"], r["currency"]): (r["cases"], Decimal(r["referred"])) for r in figures["by_client"]}
+    assert shown == per_client
+    assert sum(figures["by_lifecycle"].values()) == len(cases)
+    assert set(figures["by_lifecycle"]) <= {m.value for m in Lifecycle}
+
+    text = frame.locator("body").inner_text()
+    assert f"{len(cases)} referred cases" in text
+    for heading in ("By lifecycle", "Per client", "Per month referred", "Recent payments", "Webhook receiver"):
+        assert heading in text, heading
+    assert frame.locator("svg").count() >= 2
+    links = frame.locator("a[href*='/cases/']")
+    for i in range(links.count()):
+        assert links.nth(i).get_attribute("href").startswith(f"{airflow_ui.portal_url}/cases/")
+
+
+def test_the_report_tab_shows_the_runs_report(airflow_ui: Any, page: Any) -> None:
+    run = airflow_ui.wait_for("a finished referral run", lambda: _finished_referral_run(airflow_ui), timeout=480)
+    run_id = run["dag_run_id"]
+    run_path = f"dags/{REFERRAL}/dagRuns/{quote(run_id)}"
+    report_url = airflow_ui.api(f"{run_path}/taskInstances/write_report/xcomEntries/return_value")["value"]
+
+    page.goto(f"{airflow_ui.url}/dags/{REFERRAL}/runs/{quote(run_id)}")
+    page.get_by_role("tab", name=re.compile("Referral report")).or_(
+        page.get_by_role("link", name=re.compile("Referral report"))
+    ).first.click()
+    frame = page.frame_locator("iframe").first
+    frame.locator("svg").first.wait_for()
+    screenshot(page, "referral-report-tab.png", full_page=True)
+    body = frame.locator("body").inner_text()
+    from debitura_provider.compat import ObjectStoragePath
+
+    expected = ObjectStoragePath(report_url).read_text()
+    assert run_id in expected
+    assert run_id in body
+
+
+def test_the_connection_edit_form_shows_every_field(airflow_ui: Any, page: Any) -> None:
+    page.set_viewport_size({"width": 1400, "height": 1500})
+    page.goto(f"{airflow_ui.url}/connections")
+    row = page.get_by_role("row").filter(has_text="debitura_default")
+    row.wait_for()
+    row.get_by_role("button", name=re.compile("edit", re.I)).click()
+    dialog = page.get_by_role("dialog")
+    dialog.locator("input[name=host]").wait_for()
+    dialog.get_by_text("Extra Fields", exact=True).click()
+    fields = CONNECTION["conn-fields"]
+    assert len(fields) == 6
+    for name, field in fields.items():
+        dialog.get_by_text(field["label"], exact=True).wait_for()
+        assert dialog.locator(f"[name=element_{name}]").count() == 1, name
+    screenshot(dialog, "connection-edit-form.png")
