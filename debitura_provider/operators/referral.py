@@ -230,7 +230,7 @@ class ReferInvoicesOperator(DebituraBaseOperator):
             )
 
     def _known_cases(self) -> dict[Any, str]:
-        known = self.known_cases
+        known: Any = self.known_cases  # rendered: may be an empty string
         if known is None or known == "":
             return {}
         if not isinstance(known, Mapping):
