@@ -299,7 +299,14 @@ def _pytest_summary(log: Path) -> str:
     """pytest's closing line ("12 passed, 1 skipped in 80.1s") from the row's log."""
     lines = [ln.strip("= \n") for ln in log.read_text(errors="replace").splitlines()]
     found = [ln for ln in lines if re.search(r"\b(passed|failed|error|errors|no tests ran)\b.* in [\d.]+s", ln)]
-    return re.sub(r" in [\d.]+s.*", "", found[-1]) if found else "no pytest summary"
+    if found:
+        return re.sub(r" in [\d.]+s.*", "", found[-1])
+    hung = re.search(r"File \"[^\"]*/work/(tests/[^\"]+)\", line \d+, in (test_\w+)", log.read_text(errors="replace"))
+    return (
+        f"a test hung and pytest-timeout ended the run ({hung.group(1)}::{hung.group(2)})"
+        if hung
+        else "no pytest summary"
+    )
 
 
 def run_row(row: Row, wheel: Path, tools: list[str], keep: bool) -> Result:
