@@ -26,6 +26,9 @@ CHROMIUM_FLAGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
 
+USERS = "admin:admin,viewer:viewer"
+"""The simple auth manager's users (name:role); it writes their generated passwords into the home."""
+
 if os.environ.get("DEBITURA_UI_TEST") != "1":
     collect_ignore_glob = ["test_*.py"]
 
@@ -39,12 +42,25 @@ class AirflowUI:
     portal_url: str
     api_key: str
     home: Path
+    token: str = ""
+    """The admin's JWT (``POST /auth/token``), for the REST calls and the browser's cookie."""
+
+    def login(self, username: str = "admin") -> str:
+        """A JWT for one of :data:`USERS`, from the simple auth manager's own login endpoint."""
+        passwords = json.loads((self.home / "simple_auth_manager_passwords.json.generated").read_text())
+        request = urllib.request.Request(
+            f"{self.url}/auth/token",
+            data=json.dumps({"username": username, "password": passwords[username]}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return str(json.loads(response.read())["access_token"])
 
     def api(self, path: str, body: dict[str, Any] | None = None, method: str | None = None) -> Any:
         request = urllib.request.Request(
             f"{self.url}/api/v2/{path.lstrip('/')}",
             data=None if body is None else json.dumps(body).encode(),
-            headers={"Content-Type": "application/json"},
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {self.token}"},
             method=method or ("GET" if body is None else "POST"),
         )
         with urllib.request.urlopen(request, timeout=30) as response:
@@ -56,7 +72,7 @@ class AirflowUI:
         while True:
             try:
                 result = check()
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
+            except OSError:  # not listening yet, an HTTP error, a file not written yet
                 result = None
             if result:
                 return result
@@ -72,19 +88,20 @@ def airflow_ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowUI]:
     from airflow_ui import running_airflow  # the launcher `make airflow` uses
 
     home = tmp_path_factory.mktemp("airflow-home")
-    no_login = {
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+    settings = {
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": USERS,  # real logins: anonymous requests are refused
         "DEBITURA_APPROVAL_THRESHOLD": "0",  # every referral batch waits for an approval in the UI
     }
     with (
         (home / "airflow-output.log").open("ab") as output,
         running_airflow(
-            home, fresh=False, airflow_port=0, sandbox_port=0, speed=86400.0, extra_env=no_login, output=output
+            home, fresh=False, airflow_port=0, sandbox_port=0, speed=86400.0, extra_env=settings, output=output
         ) as running,
     ):
         sandbox = running.sandbox
         ui = AirflowUI(running.url, sandbox.base_url, sandbox.portal_url, sandbox.api_key, home)
         ui.wait_for("the API server", lambda: ui.api("monitor/health"), timeout=180)
+        ui.token = ui.wait_for("the admin's token", ui.login, timeout=60)
         yield ui
 
 
@@ -130,7 +147,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 @pytest.fixture
-def page(browser_context: Any) -> Iterator[Any]:
+def page(browser_context: Any, airflow_ui: AirflowUI) -> Iterator[Any]:
+    """A tab of the browser, logged in as the admin (the UI's ``_token`` cookie)."""
+    browser_context.add_cookies([{"name": "_token", "value": airflow_ui.token, "url": airflow_ui.url}])
     page = browser_context.new_page()
     try:
         yield page

@@ -36,6 +36,9 @@ def test_the_page_is_refused_without_a_logged_in_user(airflow_ui: Any) -> None:
     for path in (PAGE, f"{PAGE}data.json", f"{PAGE}report?dag_id={REFERRAL}&run_id=x"):
         assert _status(f"{airflow_ui.url}{path}") == 401, path
         assert _status(f"{airflow_ui.url}{path}", {"Authorization": "Bearer not-a-token"}) == 401, path
+    viewer = {"Authorization": f"Bearer {airflow_ui.login('viewer')}"}  # logged in, may not read connections
+    assert _status(f"{airflow_ui.url}{PAGE}", viewer) == 403
+    assert _status(f"{airflow_ui.url}{PAGE}", {"Authorization": f"Bearer {airflow_ui.token}"}) == 200
     # the webhook endpoint stays public and signed: no signature, 401 from the receiver itself
     request = urllib.request.Request(f"{airflow_ui.url}/debitura/webhooks", data=b"{}", method="POST")
     try:
