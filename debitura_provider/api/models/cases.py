@@ -119,7 +119,7 @@ class CreateManagedCaseRequest(RequestModel):
     that nothing invalid is ever sent.
     """
 
-    creditor_company_name: str = Field(min_length=1, max_length=200)
+    creditor_company_name: str = Field(min_length=1)
     creditor_country_alpha2: str | None = None
     creditor_country: str | None = Field(default=None, validate_default=True)
     currency_code: str = Field(min_length=1)
