@@ -63,7 +63,6 @@ def _api_figures(airflow_ui: Any) -> tuple[list[Any], dict[tuple[str, str], tupl
 def test_the_page_shows_the_portfolio_of_the_sandbox_for_a_logged_in_user(airflow_ui: Any, page: Any) -> None:
     airflow_ui.wait_for("a finished referral run", lambda: _finished_referral_run(airflow_ui), timeout=480)
     page.goto(f"{airflow_ui.url}/plugin/debitura")  # the nav entry (Airflow 3.1+): the page in an iframe
-    page.get_by_role("link", name="Debitura").first.wait_for()
     frame = page.frame_locator("iframe").first
     frame.locator("#freshness").wait_for()
     screenshot(page, "debitura-page.png", full_page=True)
