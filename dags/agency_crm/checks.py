@@ -64,7 +64,7 @@ def check_records(loaded: list[tuple[str, str, Any]]) -> CheckedBatch:
     ]
     sendable, rejected = prepare(records, record_key=RECORD_KEY)
     return CheckedBatch(
-        valid=[{RECORD_KEY: r.record_key, **r.request.to_wire()} for r in sendable],
+        valid=[{RECORD_KEY: r.record_key, **r.request.to_json_types()} for r in sendable],
         invalid={
             keys[i]: _without_personal_data(
                 outcome.field_errors or {WHOLE_RECORD: [outcome.reason or "rejected"]}, records[i]

@@ -199,7 +199,7 @@ class AddCaseNoteOperator(_CaseOperator):
             raise AirflowFailException("Invalid note (nothing was sent): eventDate: must not be in the future")
         client = self.hook.get_client()
         case_id = str(self.case_id)
-        guard = SentOnce(context, self.STATE_KEY, [case_id, request.to_wire()])
+        guard = SentOnce(context, self.STATE_KEY, [case_id, request.to_json_types()])
         earlier = guard.result()
         if earlier is not None:
             return earlier

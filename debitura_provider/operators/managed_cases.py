@@ -148,4 +148,4 @@ class FetchTimelineOperator(DebituraBaseOperator):
 
 def _as_mapping(case: Any) -> Any:
     """A create request given as the model, as its wire dict; anything else as it is."""
-    return case.to_wire() if isinstance(case, CreateManagedCaseRequest) else case
+    return case.to_json_types() if isinstance(case, CreateManagedCaseRequest) else case

@@ -59,7 +59,7 @@ def test_the_record_key_is_not_sent_and_overrides_win() -> None:
         [record("A-1", is_test=False, tag="old")], record_key="record_id", overrides={"isTest": True, "tag": "run-7"}
     )
     assert not rejected
-    wire = sendable[0].request.to_wire()
+    wire = sendable[0].request.to_json_types()
     assert "record_id" not in wire and "recordId" not in wire
     assert (wire["isTest"], wire["tag"], sendable[0].record_key) == (True, "run-7", "A-1")
 

@@ -85,7 +85,7 @@ def test_accepted_variants_are_normalised() -> None:
     assert request.debtor.type is m.DebtorType.PERSON
     assert request.debtor.state_alpha2 == "NY"
     assert request.debtor.jurisdiction == "US-NY"
-    assert request.to_wire()["date"] == "2026-04-22"
+    assert request.to_json_types()["date"] == "2026-04-22"
 
 
 def test_request_examples_of_the_spec_parse(openapi_spec: dict[str, Any]) -> None:
@@ -98,7 +98,7 @@ def test_request_examples_of_the_spec_parse(openapi_spec: dict[str, Any]) -> Non
     }
     for name, model in models.items():
         example = schemas[prefix + name]["example"]
-        assert model.model_validate(example).to_wire()
+        assert model.model_validate(example).to_json_types()
 
 
 @pytest.mark.parametrize(

@@ -34,9 +34,10 @@ class ApiModel(BaseModel):
         )
         return body
 
-    def to_wire(self) -> dict[str, Any]:
+    def to_json_types(self) -> dict[str, Any]:
         """:meth:`to_body` in plain JSON types, amounts as ``float``, for servers that encode with
-        ``json.dumps`` (the sandbox). The client never sends this form; it sends :meth:`to_body`."""
+        ``json.dumps`` (the sandbox). The client never sends this form; it sends :meth:`to_body`.
+        Not :func:`to_wire`, which writes amounts as exact decimal strings for XCom."""
         body: dict[str, Any] = _floats(self.to_body())
         return body
 

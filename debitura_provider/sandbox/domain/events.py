@@ -42,16 +42,16 @@ def _case(case: CaseRecord) -> dict[str, str]:
 
 
 def case_assigned(case: CaseRecord) -> EventData:
-    return CaseAssignedData(**_case(case)).to_wire()
+    return CaseAssignedData(**_case(case)).to_json_types()
 
 
 def case_updated(case: CaseRecord, old: Lifecycle, new: Lifecycle) -> EventData:
-    return CaseUpdatedData(**_case(case), old_lifecycle=old.value, new_lifecycle=new.value).to_wire()
+    return CaseUpdatedData(**_case(case), old_lifecycle=old.value, new_lifecycle=new.value).to_json_types()
 
 
 def case_closed(case: CaseRecord) -> EventData:
     code = case.close_label
-    return CaseClosedData(**_case(case), close_code=code, close_comment=case.close_comment).to_wire()
+    return CaseClosedData(**_case(case), close_code=code, close_comment=case.close_comment).to_json_types()
 
 
 def payment(case: CaseRecord, record: PaymentRecord) -> EventData:
@@ -62,13 +62,13 @@ def payment(case: CaseRecord, record: PaymentRecord) -> EventData:
         currency=case.currency,
         date=record.date.isoformat(),
         remainder=float(money.remainder(case)),
-    ).to_wire()
+    ).to_json_types()
 
 
 def chat_created(case: CaseRecord, chat: ChatRecord) -> EventData:
     return ChatCreatedData(
         **_case(case), chat_id=str(chat.id), message=chat.message, role_label=chat.role_label
-    ).to_wire()
+    ).to_json_types()
 
 
 def current(case: CaseRecord, event: WebhookEventType) -> EventData | None:

@@ -36,7 +36,7 @@ def route(sb: Sandbox, caller: Partner, request: CreateManagedCaseRequest) -> Pa
 def create(sb: Sandbox, caller: Partner, request: CreateManagedCaseRequest) -> CaseRecord:
     """Record a new case in Pending Verification Internal; verification and any simulated work follow."""
     collector = route(sb, caller, request)
-    debtor = request.debtor.to_wire()
+    debtor = request.debtor.to_json_types()
     debtor.setdefault("countryAlpha2", request.debtor.jurisdiction.split("-", 1)[0])
     gross = money.cents(request.amount_to_recover)
     case = CaseRecord(
