@@ -106,12 +106,20 @@ class _PaymentOperator(DebituraBaseOperator):
 class RecordPaymentOperator(_PaymentOperator):
     """Record a payment the agency collected on a case it works (``POST /cases/{id}/payments``).
 
+    :param case_id: the case, as assigned to this partner (templated).
     :param amount: the amount received, in the case's currency (Debitura takes no other).
     :param payment_date: the date the money arrived (ISO date), required.
     :param payment_recipient: ``CollectionPartner`` (the agency's account, the default), ``Creditor``
         (then ``commission_payment_status`` is required) or ``Platform``.
-    :param payout_creditor: with ``payout_collection_partner``, an explicit split summing to ``amount``.
+    :param commission_payment_status: ``Paid`` or ``Unpaid``: whether the agency's commission on a
+        payment the creditor received has been settled.
+    :param payout_creditor: with ``payout_collection_partner``, an explicit split summing to ``amount``
+        (within 0.01).
+    :param payout_collection_partner: the agency's part of that split; give both or neither.
     :param close_case: close the case as Paid when this payment settles it.
+    :param create_unpaid_commission_follow_up: ``False`` stops Debitura's reminder chain (e-mail,
+        follow-up task, reminders) for a commission left ``Unpaid``, for an agency that settles
+        commission outside Debitura; the payment and payout are recorded either way.
     :param source_id: what this payment is in the agency's books (bank transaction id): the
         ``Idempotency-Key`` is derived from it and the case, so two payments of the same amount on the
         same day stay two, and the same transaction is recorded once however often the task runs.
@@ -204,7 +212,14 @@ class UpdatePaymentOperator(_PaymentOperator):
 
     Refused before sending: a payment that is not on the case, and a change that would leave a Paid
     case owing unless ``reopen_case_if_needed`` (then Debitura reopens the case to Active).
+    The payment's fields (``amount``, ``payment_date``, ``payment_recipient``, ``commission_payment_status``,
+    ``payout_creditor``, ``payout_collection_partner``) are those of ``RecordPaymentOperator``
+    and replace the payment's; ``Platform`` is not a recipient an edit can set.
 
+    :param case_id: the case the payment is on (templated).
+    :param payment_id: the payment to edit; one not on the case is refused before sending.
+    :param reopen_case_if_needed: allow an edit that leaves a Paid case owing; Debitura then
+        reopens it to Active. Without it such an edit is refused rather than leaving a closed case owing.
     :return: the payment as Debitura now has it (wire form).
     """
 
@@ -256,6 +271,9 @@ class DeletePaymentOperator(DebituraBaseOperator):
     Refused before sending: a payment that is not on the case (unless an earlier try of this task
     deleted it), and deleting from a Paid case unless ``reopen_case_if_needed``.
 
+    :param case_id: the case the payment is on (templated).
+    :param payment_id: the payment to reverse.
+    :param reopen_case_if_needed: allow deleting from a Paid case; Debitura then reopens it to Active.
     :return: ``{"caseId", "paymentId", "deleted", "alreadyDeleted"}``.
     """
 

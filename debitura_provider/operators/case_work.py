@@ -78,12 +78,15 @@ class StartCaseOperator(_CaseOperator):
     The welcome message goes to the creditor as the first chat message, signed by ``user_email``
     (one of the partner's portal users). Fees are added to what the debtor owes.
 
+    :param case_id: the case, as assigned to this partner (templated).
     :param welcome_message: 1 to 5,000 characters.
     :param user_email: the portal user who signs the message.
     :param collection_partner_reference: the agency's own reference (at most 128 characters); the
         bank feed matches payments by it.
     :param assigned_user_email: who works the case (default: ``user_email``).
-    :param interest_fees: added fees, 0 or more (also ``reminder_fees``, ``collection_fees``).
+    :param interest_fees: interest added to what the debtor owes, 0 or more.
+    :param reminder_fees: reminder fees added the same way, 0 or more.
+    :param collection_fees: collection fees added the same way, 0 or more.
     :return: ``{"caseId", "caseReference", "status", "activatedAt", "collectionPartnerReference",
         "alreadyStarted"}``; ``alreadyStarted`` is true when an earlier try (or someone in the portal)
         had started the case with the same reference.
@@ -176,6 +179,7 @@ class StartCaseOperator(_CaseOperator):
 class AddCaseNoteOperator(_CaseOperator):
     """Add a note to a worked case (``POST /cases/{id}/notes``); notes are shared with the creditor.
 
+    :param case_id: the case, as assigned to this partner (templated).
     :param description: 1 to 10,000 characters.
     :param event_date: back-dates the timeline entry (ISO date or timestamp; not in the future).
     :return: ``{"id", "caseReference", "createdAt", "eventDate"}`` of the note.
@@ -239,6 +243,7 @@ class SendCaseChatOperator(_CaseOperator):
     The ``Idempotency-Key`` is derived from the case and the body, so a retry within Debitura's
     24 hours returns the first message instead of posting a second.
 
+    :param case_id: the case, as assigned to this partner (templated).
     :param message: 1 to 10,000 characters.
     :param user_email: the portal user the message is from.
     :return: ``{"id", "dateCreated", "roleLabel"}`` of the message (not its text).
@@ -267,6 +272,7 @@ class CloseCaseOperator(_CaseOperator):
     still owes, ``PartiallyPaid`` without a payment or with nothing left owing, and a case already
     closed with another code. A case already closed with the same code (an earlier try) is reported.
 
+    :param case_id: the case, as assigned to this partner (templated).
     :param close_code: a name or label: ``Paid``, ``PartiallyPaid``, ``DebtorUntraceable``, ``Other`` ...
     :param comment: at most 2,000 characters; required for ``Other``.
     :return: ``{"caseReference", "closeCode", "closeCodeDescription", "closedAt", "finalOutstandingAmount",

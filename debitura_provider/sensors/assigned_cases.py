@@ -53,7 +53,10 @@ class AssignedCasesSensor(DebituraHookMixin, BaseSensorOperator):
 
     :param statuses: the lifecycles that count as newly assigned (default Pending Verification).
     :param exclude_case_ids: cases to leave out (templated), e.g. ones the agency declines in the portal.
+    :param min_cases: how many must wait before the sensor succeeds (templated); 0 looks once.
     :param include_test_cases: also the caller's own ``isTest`` cases.
+    :param deferrable: wait in the triggerer instead of holding a worker slot or rescheduling.
+    :param debitura_conn_id: the collection-partner connection (the agency's account key).
     :return: ``{"caseIds": [...], "cases": [summary, ...]}``, oldest first; a summary holds ids,
         references, the creditor, amounts, currency, lifecycle and dates, never the debtor.
     """

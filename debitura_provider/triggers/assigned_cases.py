@@ -38,6 +38,14 @@ class AssignedCasesTrigger(BaseTrigger):
     Events: ``{"status": "success", "caseIds", "cases"}``, ``{"status": "timeout", "message"}`` or
     ``{"status": "error", "message"}`` (401 and other refusals). Outages, 5xx and 429 are not errors:
     the next look comes after ``poll_interval``.
+
+    :param statuses: lifecycle API names that count as waiting.
+    :param excluded: case ids to leave out.
+    :param min_cases: how many must wait for the success event.
+    :param include_test_cases: also count the caller's own ``isTest`` cases.
+    :param end_time: the sensor's deadline (Unix time); the timeout event comes at it.
+    :param poll_interval: seconds between looks.
+    :param debitura_conn_id: the collection-partner connection.
     """
 
     def __init__(

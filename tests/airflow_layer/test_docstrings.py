@@ -1,28 +1,36 @@
-"""Every public parameter of an operator or sensor is documented in its class docstring (issue 11)."""
+"""Every public parameter of an operator, sensor or trigger is documented in its class docstring (issue 11)."""
 
 from __future__ import annotations
 
 import importlib
 import inspect
+import pkgutil
 
 import pytest
 
-from debitura_provider.compat import BaseOperator
+from debitura_provider.compat import BaseOperator, BaseTrigger
 
-MODULES = (
-    "debitura_provider.operators.managed_cases",
-    "debitura_provider.operators.payments",
-    "debitura_provider.operators.referral",
-    "debitura_provider.sensors.managed_cases",
-)
-"""The Airflow layer's modules (the collection-partner modules are checked by their own tests)."""
+PACKAGES = ("debitura_provider.operators", "debitura_provider.sensors", "debitura_provider.triggers")
+"""Every operator, sensor and trigger module of the package, found by walking these packages."""
+
+
+def _modules() -> list[str]:
+    return sorted(
+        info.name
+        for package in PACKAGES
+        for info in pkgutil.iter_modules(importlib.import_module(package).__path__, f"{package}.")
+    )
 
 
 def _classes() -> list[type]:
     found: dict[str, type] = {}
-    for name in MODULES:
+    for name in _modules():
         for _, cls in inspect.getmembers(importlib.import_module(name), inspect.isclass):
-            if issubclass(cls, BaseOperator) and cls.__module__ == name and not cls.__name__.startswith("_"):
+            if (
+                issubclass(cls, (BaseOperator, BaseTrigger))
+                and cls.__module__ == name
+                and not cls.__name__.startswith("_")
+            ):
                 found[f"{cls.__module__}.{cls.__qualname__}"] = cls
     return [found[key] for key in sorted(found)]
 
