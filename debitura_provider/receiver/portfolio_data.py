@@ -81,13 +81,12 @@ def case_row(case: Case, portal_url: str) -> dict[str, Any]:
     """What the page keeps of a case: its summary's figures and the partner portal link."""
     kept = summary(case)
     creditor = kept.get("creditor") or {}
-    referred = case.gross_amount + case.total_added_fees
     return {
         "id": str(case.id),
         "reference": kept.get("reference") or "",
         "creditor": creditor.get("companyName") or creditor.get("id") or "unknown client",
         "currency": case.currency or "?",
-        "referred": referred,
+        "referred": case.gross_amount,  # what the agency referred; fees Debitura added are collected on top
         "collected": case.paid_off,
         "outstanding": case.remainder,
         "lifecycle": case.lifecycle,

@@ -10,6 +10,7 @@ SVG drawn here: nothing is loaded from elsewhere.
 from __future__ import annotations
 
 import html
+import inspect
 import json
 import time
 from collections.abc import Iterable
@@ -80,7 +81,8 @@ async def airflow_user(request: Request) -> Any:
     if not token:
         raise HTTPException(401, "Not authenticated: log in to Airflow first", {"WWW-Authenticate": "Bearer"})
     try:
-        return await get_auth_manager().get_user_from_token(token)
+        user = get_auth_manager().get_user_from_token(token)
+        return await user if inspect.isawaitable(user) else user  # a coroutine from Airflow 3.1
     except Exception:  # expired or invalid (the JWT library's errors): as Airflow's API answers them
         raise HTTPException(401, "Not authenticated: the token is invalid or expired") from None
 
