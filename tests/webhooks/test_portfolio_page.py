@@ -46,8 +46,9 @@ def test_the_portfolio_costs_one_list_request_per_100_cases_and_matches_the_api(
     for row in figures["by_currency"]:
         mine = [c for c in cases if c.currency == row["currency"]]
         assert row["cases"] == len(mine)
-        assert Decimal(row["referred"]) == sum(c.gross_amount + c.total_added_fees for c in mine)
+        assert Decimal(row["referred"]) == sum(c.gross_amount for c in mine)
         assert Decimal(row["outstanding"]) == sum(c.remainder for c in mine)
+        assert Decimal(row["collected"]) == sum(c.paid_off for c in mine)
     assert all(c["url"] == f"{portal_url}/cases/{c['id']}" for c in portfolio.cases)
     assert not any("debtor" in c for c in portfolio.cases)
 
