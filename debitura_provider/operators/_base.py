@@ -12,12 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cached_property
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from debitura_provider.api import ConfigurationError, DebituraError
 from debitura_provider.compat import AirflowFailException, BaseOperator
 from debitura_provider.failures import airflow_error
 from debitura_provider.hooks.debitura import DebituraHook
+
+if TYPE_CHECKING:
+    from debitura_provider.compat import Context
 
 T = TypeVar("T")
 
@@ -54,8 +57,9 @@ class DebituraHookMixin:
 class DebituraBaseOperator(DebituraHookMixin, BaseOperator):
     """Base of the provider's operators: the hook, and client errors turned into task outcomes.
 
-    Subclasses end ``execute`` with ``finally: self.close_hook()`` and run their requests through
-    :meth:`call`, so that an invalid request fails the task without retry and an outage fails the try.
+    Subclasses implement :meth:`work`; ``execute`` runs it and closes the hook however it ends.
+    Requests go through :meth:`call`, so that an invalid request fails the task without retry and
+    an outage fails the try.
 
     :param debitura_conn_id: the ``debitura`` connection (API base URL, API key and client settings).
     """
@@ -65,6 +69,16 @@ class DebituraBaseOperator(DebituraHookMixin, BaseOperator):
     def __init__(self, *, debitura_conn_id: str = DebituraHook.default_conn_name, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.debitura_conn_id = debitura_conn_id
+
+    def execute(self, context: Context) -> Any:
+        try:
+            return self.work(context)
+        finally:
+            self.close_hook()
+
+    def work(self, context: Context) -> Any:
+        """The task itself; the hook is closed after it, whether it returns or raises."""
+        raise NotImplementedError
 
     def call(self, doing: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """``fn(*args, **kwargs)``, with a client error raised as the Airflow exception it means."""

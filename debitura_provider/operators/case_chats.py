@@ -71,19 +71,13 @@ class SyncCaseChatsOperator(DebituraBaseOperator):
         self.table = table
         self.role = role
 
-    def execute(self, context: Context) -> dict[str, Any]:
-        try:
-            return self._sync()
-        finally:
-            self.close_hook()
-
     def _engine(self) -> Any:
         hook = BaseHook.get_hook(self.sql_conn_id)
         if not hasattr(hook, "get_sqlalchemy_engine"):
             raise AirflowFailException(f"sql_conn_id: {self.sql_conn_id!r} is not a SQL database connection")
         return hook.get_sqlalchemy_engine()
 
-    def _sync(self) -> dict[str, Any]:
+    def work(self, context: Context) -> dict[str, Any]:
         try:
             case_ids = [] if self.case_ids in ([], ()) else as_id_list(self.case_ids, "case_ids")
         except ValueError as exc:

@@ -103,12 +103,6 @@ class UploadCaseFileOperator(DebituraBaseOperator):
         self.description = description
         self.storage_conn_id = storage_conn_id
 
-    def execute(self, context: Context) -> dict[str, Any]:
-        try:
-            return self._upload(context)
-        finally:
-            self.close_hook()
-
     def _checked(self) -> tuple[ObjectStoragePath, str]:
         """The file and its name, refused before reading it if Debitura would refuse it."""
         source = _storage_path(self.path, self.storage_conn_id)
@@ -138,7 +132,7 @@ class UploadCaseFileOperator(DebituraBaseOperator):
             )
         return source, name
 
-    def _upload(self, context: Context) -> dict[str, Any]:
+    def work(self, context: Context) -> dict[str, Any]:
         source, name = self._checked()
         content = source.read_bytes()
         if len(content) > MAX_FILE_BYTES:  # it grew since stat()
@@ -222,13 +216,7 @@ class SyncCaseFilesOperator(DebituraBaseOperator):
         self.verify_stored = verify_stored
         self.storage_conn_id = storage_conn_id
 
-    def execute(self, context: Context) -> dict[str, Any]:
-        try:
-            return self._sync(context)
-        finally:
-            self.close_hook()
-
-    def _sync(self, context: Context) -> dict[str, Any]:
+    def work(self, context: Context) -> dict[str, Any]:
         try:
             case_ids = [] if self.case_ids in ([], ()) else as_id_list(self.case_ids, "case_ids")
         except ValueError as exc:

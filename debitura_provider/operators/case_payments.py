@@ -93,15 +93,6 @@ class _PaymentOperator(DebituraBaseOperator):
             "payoutCollectionPartner": amount(self.payout_collection_partner, "payoutCollectionPartner", what),
         }
 
-    def execute(self, context: Context) -> Any:
-        try:
-            return self.work(context)
-        finally:
-            self.close_hook()
-
-    def work(self, context: Context) -> Any:
-        raise NotImplementedError
-
 
 class RecordPaymentOperator(_PaymentOperator):
     """Record a payment the agency collected on a case it works (``POST /cases/{id}/payments``).
@@ -287,13 +278,7 @@ class DeletePaymentOperator(DebituraBaseOperator):
         self.payment_id = payment_id
         self.reopen_case_if_needed = reopen_case_if_needed
 
-    def execute(self, context: Context) -> dict[str, Any]:
-        try:
-            return self._delete(context)
-        finally:
-            self.close_hook()
-
-    def _delete(self, context: Context) -> dict[str, Any]:
+    def work(self, context: Context) -> dict[str, Any]:
         reopen = flag(self.reopen_case_if_needed, "reopenCaseIfNeeded", "payment deletion")
         client = self.hook.get_client()
         guard = SentOnce(context, self.STATE_KEY, [str(self.case_id), str(self.payment_id)])

@@ -57,15 +57,6 @@ class _CaseOperator(DebituraBaseOperator):
         super().__init__(**kwargs)
         self.case_id = case_id
 
-    def execute(self, context: Context) -> Any:
-        try:
-            return self.work(context)
-        finally:
-            self.close_hook()
-
-    def work(self, context: Context) -> Any:
-        raise NotImplementedError
-
     def read_case(self, context: Context) -> Case:
         case: Case = self.call("Reading the case", self.hook.get_client().get_case, self.case_id)
         push_case_url(context, self.hook, str(case.id))

@@ -81,26 +81,23 @@ class CreateManagedCaseOperator(DebituraBaseOperator):
             self._case = self.case
             self.case = request_shown(_as_mapping(self.case))
 
-    def execute(self, context: Context) -> dict[str, Any]:
+    def work(self, context: Context) -> dict[str, Any]:
+        client = self.hook.get_client()
         try:
-            client = self.hook.get_client()
-            try:
-                case: Case = self.call(
-                    "Creating the managed case",
-                    client.create_managed_case,
-                    self._case,
-                    idempotency_key=self.idempotency_key,
-                )
-            except AirflowException as exc:  # Debitura's answer might echo a value of the request
-                values = personal_values(_as_mapping(self._case))
-                if not any(value in str(exc) for value in values):
-                    raise
-                raise type(exc)(scrub(str(exc), values)) from None
-            push_case_url(context, self.hook, str(case.id))
-            self.log.info("Managed case %s (reference %s) is %s", case.id, case.reference, case.lifecycle)
-            return summary(case)
-        finally:
-            self.close_hook()
+            case: Case = self.call(
+                "Creating the managed case",
+                client.create_managed_case,
+                self._case,
+                idempotency_key=self.idempotency_key,
+            )
+        except AirflowException as exc:  # Debitura's answer might echo a value of the request
+            values = personal_values(_as_mapping(self._case))
+            if not any(value in str(exc) for value in values):
+                raise
+            raise type(exc)(scrub(str(exc), values)) from None
+        push_case_url(context, self.hook, str(case.id))
+        self.log.info("Managed case %s (reference %s) is %s", case.id, case.reference, case.lifecycle)
+        return summary(case)
 
 
 class FetchTimelineOperator(DebituraBaseOperator):
@@ -133,17 +130,14 @@ class FetchTimelineOperator(DebituraBaseOperator):
         self.since = since
         self.include_details = include_details
 
-    def execute(self, context: Context) -> list[dict[str, Any]]:
-        try:
-            since = self.coerce(as_utc, self.since, "since")
-            client = self.hook.get_client()
-            timeline = self.call("Reading the timeline", client.get_managed_case_timeline, self.case_id)
-            push_case_url(context, self.hook, str(self.case_id))
-            items = [i for i in timeline.items if since is None or (i.date is not None and i.date > since)]
-            self.log.info("Timeline of %s: %d item(s)%s", self.case_id, len(items), f" after {since}" if since else "")
-            return [to_wire(i) if self.include_details else timeline_summary(i) for i in items]
-        finally:
-            self.close_hook()
+    def work(self, context: Context) -> list[dict[str, Any]]:
+        since = self.coerce(as_utc, self.since, "since")
+        client = self.hook.get_client()
+        timeline = self.call("Reading the timeline", client.get_managed_case_timeline, self.case_id)
+        push_case_url(context, self.hook, str(self.case_id))
+        items = [i for i in timeline.items if since is None or (i.date is not None and i.date > since)]
+        self.log.info("Timeline of %s: %d item(s)%s", self.case_id, len(items), f" after {since}" if since else "")
+        return [to_wire(i) if self.include_details else timeline_summary(i) for i in items]
 
 
 def _as_mapping(case: Any) -> Any:

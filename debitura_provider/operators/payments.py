@@ -64,13 +64,7 @@ class RecordTestPaymentOperator(DebituraBaseOperator):
         self.payment_date = payment_date
         self.close_case = close_case
 
-    def execute(self, context: Context) -> dict[str, Any]:
-        try:
-            return self._execute(context)
-        finally:
-            self.close_hook()
-
-    def _execute(self, context: Context) -> dict[str, Any]:
+    def work(self, context: Context) -> dict[str, Any]:
         body = to_wire(self._request(self.payment_date or _today()))  # amounts as exact decimal strings
         client = self.hook.get_client()
         case: Case = self.call("Reading the case", client.get_managed_case, self.case_id)

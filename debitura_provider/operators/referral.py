@@ -117,12 +117,6 @@ class ReferInvoicesOperator(DebituraBaseOperator):
         self.tag = tag
         self.known_cases = known_cases
 
-    def execute(self, context: Context) -> list[dict[str, Any]]:
-        try:
-            return self._execute(context)
-        finally:
-            self.close_hook()
-
     def _do_render_template_fields(
         self, parent: Any, template_fields: Iterable[str], context: Context, jinja_env: Any, seen_oids: set[int]
     ) -> None:
@@ -132,7 +126,7 @@ class ReferInvoicesOperator(DebituraBaseOperator):
             self._records = self.records
             self.records = records_shown(self._records, self.record_key)
 
-    def _execute(self, context: Context) -> list[dict[str, Any]]:
+    def work(self, context: Context) -> list[dict[str, Any]]:
         records = self._read_records() if self.records_sql is not None else self._records
         if not isinstance(records, Sequence) or isinstance(records, str | bytes):
             raise AirflowFailException(f"records must be a list of mappings, got {type(records).__name__}")
