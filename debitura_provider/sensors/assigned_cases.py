@@ -127,15 +127,9 @@ class AssignedCasesSensor(DebituraHookMixin, BaseSensorOperator):
         return PokeReturnValue(is_done=result is not None, xcom_value=result)
 
     def _arguments(self) -> tuple[set[str], int, bool]:
-        try:
-            excluded = (
-                {i.lower() for i in as_id_list(self.exclude_case_ids, "exclude_case_ids")}
-                if self.exclude_case_ids
-                else set()
-            )
-            return excluded, as_int(self.min_cases, "min_cases"), as_bool(self.include_test_cases, "include_test_cases")
-        except DebituraError as exc:
-            raise AirflowFailException(str(exc)) from None
+        ids = self.coerce(as_id_list, self.exclude_case_ids, "exclude_case_ids") if self.exclude_case_ids else []
+        wanted = self.coerce(as_int, self.min_cases, "min_cases")
+        return {i.lower() for i in ids}, wanted, self.coerce(as_bool, self.include_test_cases, "include_test_cases")
 
     def _look(self) -> dict[str, Any] | None:
         """One look at the cases waiting for acceptance: the result when enough wait, else None."""
