@@ -53,7 +53,10 @@ def hook_vs_httpx(sandbox: SandboxProcess, iterations: int, rounds: int) -> dict
     ratios = [a / b for a, b in zip(ours, theirs, strict=True)]
     ratio = statistics.median(ratios)
     return figure(
-        "hook_overhead_vs_httpx", iterations * rounds, "ms/request (median round)", statistics.median(ours) * 1000,
+        "hook_overhead_vs_httpx",
+        iterations * rounds,
+        "ms/request (median round)",
+        statistics.median(ours) * 1000,
         ("bare httpx.Client, GET /me + .json()", statistics.median(theirs) * 1000),
         ratio=ratio,
         target="<= 1.15",

@@ -1,6 +1,6 @@
 """The results as a Markdown table: printed by ``make bench``, quoted by the README.
 
-    python -m bench.report [bench/results.json]   # the table of a stored run
+python -m bench.report [bench/results.json]   # the table of a stored run
 """
 
 from __future__ import annotations
@@ -70,20 +70,25 @@ def _cells(figure: dict[str, Any]) -> tuple[str, str]:
     if name == "referral_vs_raw_httpx":
         return _number(figure["value"], " cases/s", 0), _number(anchor_value, " cases/s", 0) + " (raw httpx)"
     if name == "referral_vs_rate_ceiling":
-        ours = (f"{figure['value']:,.1f} req/s, {figure['failed_records']} failed, "
-                f"{figure['rate_limited_responses']} x 429")
+        ours = (
+            f"{figure['value']:,.1f} req/s, {figure['failed_records']} failed, {figure['rate_limited_responses']} x 429"
+        )
         return ours, f"{anchor_value:,.1f} req/s ({anchor['name']})"
     if name == "portfolio_requests_per_day":
         ours = f"{figure['value']:,.0f}/day ({figure['scan_requests_per_cycle_mean']:.2f}/cycle)"
-        return ours, (f"{anchor_value:,.0f}/day ({anchor['name']}); {figure['one_get_per_case_per_day']:,.0f}/day "
-                      "(one GET per case)")
+        return ours, (
+            f"{anchor_value:,.0f}/day ({anchor['name']}); {figure['one_get_per_case_per_day']:,.0f}/day "
+            "(one GET per case)"
+        )
     if name == "portfolio_detection_seconds":
         return _number(figure["value"], " s") + f" (median {figure['median_seconds']:.1f} s)", "-"
     if name == "portfolio_missed_payments":
         return f"{figure['missed']} missed, {figure['duplicated']} duplicated of {figure['payments']}", "-"
     if name == "referral_8_processes_vs_rate_ceiling":
-        ours = (f"{figure['processes']} processes: {figure['elapsed_seconds']:,.1f} s, {figure['failed_records']} "
-                f"failed, {figure['rate_limited_share']:.1%} x 429")
+        ours = (
+            f"{figure['processes']} processes: {figure['elapsed_seconds']:,.1f} s, {figure['failed_records']} "
+            f"failed, {figure['rate_limited_share']:.1%} x 429"
+        )
         return ours, f"{figure['best_seconds']:,.1f} s ({anchor['name']})"
     return str(figure["value"]), str(anchor_value)
 

@@ -117,7 +117,7 @@ def measure(plan: Plan) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         start = 0
         for size in plan.watch_sizes:
             _say(f"watching {size} cases: deferred triggers against one GET per case ...")
-            figures += watch.compare(sandbox, ids[start:start + size], plan.poll_interval)
+            figures += watch.compare(sandbox, ids[start : start + size], plan.poll_interval)
             start += size
         _say(f"a simulated day following {plan.day_cases} cases with the portfolio scan ...")
         figures += portfolio.day_budget(sandbox, ids[: plan.day_cases], plan.day_minutes)
@@ -128,9 +128,11 @@ def measure(plan: Plan) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     with SandboxProcess(plan.processes_limits) as shared:
         sandboxes["rate_limited_processes"] = shared.settings()
         _say(f"referral of {plan.processes_records} records by {plan.processes} processes sharing one key ...")
-        figures.append(processes.measure(
-            shared, plan.processes, plan.processes_records, floor=0.8, name="referral_8_processes_vs_rate_ceiling"
-        ))
+        figures.append(
+            processes.measure(
+                shared, plan.processes, plan.processes_records, floor=0.8, name="referral_8_processes_vs_rate_ceiling"
+            )
+        )
     return figures, sandboxes
 
 
@@ -166,8 +168,11 @@ def _cpu_model() -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes: check the benchmark runs, in seconds")
-    parser.add_argument("--output", type=Path, help=f"where to write the results (default {RESULTS}; "
-                        "a quick run writes none unless given)")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        help=f"where to write the results (default {RESULTS}; a quick run writes none unless given)",
+    )
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else Plan()
     output = args.output or (None if args.quick else RESULTS)

@@ -51,8 +51,12 @@ def airflow_connection(sandbox: SandboxProcess) -> Iterator[None]:
     and a cycle every few seconds is far denser than the sensor's real minute.
     """
     name = f"AIRFLOW_CONN_{CONN_ID.upper()}"
-    conn = {"conn_type": "debitura", "host": sandbox.base_url, "password": sandbox.api_key,
-            "extra": {"rate_limit_per_minute": 0}}
+    conn = {
+        "conn_type": "debitura",
+        "host": sandbox.base_url,
+        "password": sandbox.api_key,
+        "extra": {"rate_limit_per_minute": 0},
+    }
     os.environ[name] = json.dumps(conn)
     try:
         yield
@@ -119,8 +123,14 @@ async def project(sandbox: SandboxProcess, ids: Sequence[str], paid: Sequence[st
     rss_before = _rss()
     tracemalloc.start()
     triggers = [
-        ManagedCaseTrigger(case_ids=[cid], watch=spec, state=state, end_time=time.time() + 3600,
-                           poll_interval=interval, debitura_conn_id=CONN_ID)
+        ManagedCaseTrigger(
+            case_ids=[cid],
+            watch=spec,
+            state=state,
+            end_time=time.time() + 3600,
+            poll_interval=interval,
+            debitura_conn_id=CONN_ID,
+        )
         for cid in ids
     ]
     tasks = [asyncio.create_task(run(t)) for t in triggers]
@@ -167,8 +177,9 @@ async def naive(sandbox: SandboxProcess, ids: Sequence[str], paid: Sequence[str]
     detected: dict[str, float] = {}
     limits = httpx.Limits(max_connections=NAIVE_CONCURRENCY, max_keepalive_connections=NAIVE_CONCURRENCY)
     async with (
-        httpx.AsyncClient(base_url=sandbox.base_url, headers={"XApiKey": sandbox.api_key}, limits=limits,
-                          timeout=60) as http,
+        httpx.AsyncClient(
+            base_url=sandbox.base_url, headers={"XApiKey": sandbox.api_key}, limits=limits, timeout=60
+        ) as http,
         _client(sandbox) as payer,
     ):
 
@@ -250,7 +261,10 @@ def compare(sandbox: SandboxProcess, ids: Sequence[str], interval: float) -> lis
     per_cycle, naive_per_cycle = ours["requests_per_cycle"], theirs["requests_per_cycle"]
     at_target_size = n == 10_000
     requests = figure(
-        "watch_requests_per_cycle", n, "requests/cycle", per_cycle,
+        "watch_requests_per_cycle",
+        n,
+        "requests/cycle",
+        per_cycle,
         ("watch_requests_per_cycle_naive", naive_per_cycle),
         target="<= 100" if at_target_size else None,
         target_met=per_cycle <= 100 if at_target_size else None,
@@ -266,7 +280,10 @@ def compare(sandbox: SandboxProcess, ids: Sequence[str], interval: float) -> lis
     )
     ours_detect, theirs_detect = ours["detection"], theirs["detection"]
     detection = figure(
-        "watch_payment_detection_seconds", n, "s (median)", ours_detect["median_seconds"],
+        "watch_payment_detection_seconds",
+        n,
+        "s (median)",
+        ours_detect["median_seconds"],
         ("naive, one GET per case", theirs_detect["median_seconds"]),
         detail=ours_detect,
         anchor_detail=theirs_detect,
@@ -274,8 +291,11 @@ def compare(sandbox: SandboxProcess, ids: Sequence[str], interval: float) -> lis
         trigger_errors=ours["trigger_errors"],
     )
     memory = figure(
-        "watch_memory_per_case_bytes", n, "bytes (tracemalloc)", ours["memory_per_case_bytes"], None,
+        "watch_memory_per_case_bytes",
+        n,
+        "bytes (tracemalloc)",
+        ours["memory_per_case_bytes"],
+        None,
         rss_growth_per_case_bytes=ours["rss_growth_per_case_bytes"],
     )
     return [requests, detection, memory]
-

@@ -112,6 +112,7 @@ def debitura_integration_test() -> None:
         if problems:
             raise AirflowFailException("Integration test failed: " + "; ".join(problems))
         return {"caseId": case["id"], "paymentId": payment["paymentId"], "timelineItems": len(items)}
+
     # --8<-- [end:it_verify]
 
     # --8<-- [start:it_teardown]

@@ -167,8 +167,14 @@ def _subscribe_webhooks(airflow_url: str, env: dict[str, str], log: Path) -> Non
     subscription kept in the sandbox state instead of adding a second one.
     """
     command = [
-        str(BIN / "debitura-webhooks"), "create", "--test-mode", "--rekey-if-exists",
-        "--url", f"{airflow_url}/debitura/webhooks", "--secret-conn-id", WEBHOOK_CONN_ID,
+        str(BIN / "debitura-webhooks"),
+        "create",
+        "--test-mode",
+        "--rekey-if-exists",
+        "--url",
+        f"{airflow_url}/debitura/webhooks",
+        "--secret-conn-id",
+        WEBHOOK_CONN_ID,
     ]
     with log.open("ab") as out:
         subprocess.run(command, env={**os.environ, **env}, stdout=out, stderr=out, check=True)

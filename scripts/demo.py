@@ -58,8 +58,13 @@ def main() -> int:
             step(f"airflow dags test {dag_id}", dags_test, dag_id, env, logs / f"{dag_id}.log")
         before = ledger_figures()
         step("After the referral run: the partners keep collecting; the portfolio scan watches", follow, sandbox)
-        step("airflow dags test debitura_portfolio", dags_test, "debitura_portfolio", env,
-             logs / "debitura_portfolio.log")
+        step(
+            "airflow dags test debitura_portfolio",
+            dags_test,
+            "debitura_portfolio",
+            env,
+            logs / "debitura_portfolio.log",
+        )
         print_later_changes(before, ledger_figures())
         collected = print_summary()
     print(f"\nSandbox stopped. Done in {time.monotonic() - started:.0f} s. Logs: {logs.relative_to(REPO)}/")
@@ -123,8 +128,10 @@ def follow(sandbox: Any) -> None:
         result = run_sync(client, PortfolioScan(state).cycle())
     kinds = Counter(event["type"] for event in events_of(result))
     seen = ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items())) or "no change"
-    print(f"  the scan saw {seen} on {len(result.cases)} case(s), for {result.list_requests} list and "
-          f"{result.payment_requests} payments request(s)")
+    print(
+        f"  the scan saw {seen} on {len(result.cases)} case(s), for {result.list_requests} list and "
+        f"{result.payment_requests} payments request(s)"
+    )
 
 
 def ledger_figures() -> dict[str, tuple[Decimal, str | None, str | None]]:
@@ -134,15 +141,18 @@ def ledger_figures() -> dict[str, tuple[Decimal, str | None, str | None]]:
 
     with transaction() as connection:
         found = rows(connection, "SELECT * FROM referral_ledger WHERE case_id IS NOT NULL")
-    return {r["record_key"]: (money(r["amount_collected"]) or Decimal(0), r["lifecycle"], r["close_code"])
-            for r in found}
+    return {
+        r["record_key"]: (money(r["amount_collected"]) or Decimal(0), r["lifecycle"], r["close_code"]) for r in found
+    }
 
 
 def print_later_changes(before: dict[str, Any], after: dict[str, Any]) -> None:
     changed = {key: (before.get(key), now) for key, now in after.items() if before.get(key) != now}
     more = sum((now[0] - (was[0] if was else Decimal(0)) for was, now in changed.values()), Decimal(0))
-    print(f"\nAfter the referral run ended, {len(changed)} ledger row(s) changed "
-          f"({more:,.2f} more collected, all currencies):")
+    print(
+        f"\nAfter the referral run ended, {len(changed)} ledger row(s) changed "
+        f"({more:,.2f} more collected, all currencies):"
+    )
     for key, (was, now) in sorted(changed.items()):
         old = f"{was[0]:,.2f} {was[1]}" if was else "-"
         print(f"  {key}  {old}  ->  {now[0]:,.2f} {', '.join(p for p in now[1:] if p)}")
@@ -184,8 +194,10 @@ def print_summary() -> bool:
         by_currency[row["currency"]] += money(row["amount_collected"])
     amounts = ", ".join(f"{currency} {amount:,.2f}" for currency, amount in sorted(by_currency.items()))
     print(f"Amount collected:           {amounts or 'nothing yet'}")
-    print(f"Cases:                      {len(in_full)} of {len(with_case)} paid in full, {len(partly)} partially "
-          f"paid, {len(nothing)} received nothing")
+    print(
+        f"Cases:                      {len(in_full)} of {len(with_case)} paid in full, {len(partly)} partially "
+        f"paid, {len(nothing)} received nothing"
+    )
     for title, group in (("Paid in full", in_full), ("Partially paid", partly), ("Received nothing", nothing)):
         print(f"  {title}:")
         for row in group:

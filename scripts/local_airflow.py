@@ -66,6 +66,8 @@ def connections(
             "host": str(crm_path),
         },
     }
+
+
 # --8<-- [end:connections]
 
 

@@ -44,8 +44,18 @@ SANDBOX_SPEED = 8640.0
 each run's sensor sees a few at a time (at full demo speed most of a batch is paid at once, and the
 run spends its time reading hundreds of timelines)."""
 NO_PARTNER = ("JP", "MX")
-JURISDICTIONS = (("DE", None), ("DK", None), ("SE", None), ("GB", None), ("FR", None), ("NL", None),
-                 ("US", "CA"), ("US", "NY"), ("AU", None), ("CA", None))
+JURISDICTIONS = (
+    ("DE", None),
+    ("DK", None),
+    ("SE", None),
+    ("GB", None),
+    ("FR", None),
+    ("NL", None),
+    ("US", "CA"),
+    ("US", "NY"),
+    ("AU", None),
+    ("CA", None),
+)
 
 
 def synthetic_record(n: int, prefix: str = "SOAK") -> dict[str, Any]:
@@ -55,7 +65,8 @@ def synthetic_record(n: int, prefix: str = "SOAK") -> dict[str, Any]:
     issued = dt.date(2025, 1, 1) + dt.timedelta(days=n % 300)
     debtor: dict[str, Any] = (
         {"type": "Company", "name": f"Debtor {n} Ltd", "contactPerson": f"Contact {n}", "countryAlpha2": country}
-        if n % 2 else {"type": "Person", "name": f"Person {n}", "countryAlpha2": country}
+        if n % 2
+        else {"type": "Person", "name": f"Person {n}", "countryAlpha2": country}
     )
     if state:
         debtor["stateAlpha2"] = state
@@ -100,9 +111,25 @@ def start_sandbox(log: Path) -> tuple[subprocess.Popen[bytes], str, str]:
     key = secrets.token_urlsafe(24)
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "debitura_provider.sandbox", "--port", "0", "--api-key", key, "--seed", "7",
-             "--speed", str(SANDBOX_SPEED), "--faults", FAULTS, "--fault-delay", str(FAULT_DELAY)],
-            stdout=out, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "debitura_provider.sandbox",
+                "--port",
+                "0",
+                "--api-key",
+                key,
+                "--seed",
+                "7",
+                "--speed",
+                str(SANDBOX_SPEED),
+                "--faults",
+                FAULTS,
+                "--fault-delay",
+                str(FAULT_DELAY),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     deadline = time.monotonic() + 60
     while not (found := re.search(r"Debitura sandbox on (http://127\.0\.0\.1:\d+)", log.read_text(errors="replace"))):
@@ -129,9 +156,13 @@ def bulk_seconds(refer: Any) -> float:
     from sqlalchemy import func, select
 
     with create_session() as session:
-        first = session.scalar(select(func.min(TaskInstanceHistory.start_date)).where(
-            TaskInstanceHistory.dag_id == refer.dag_id, TaskInstanceHistory.run_id == refer.run_id,
-            TaskInstanceHistory.task_id == refer.task_id))
+        first = session.scalar(
+            select(func.min(TaskInstanceHistory.start_date)).where(
+                TaskInstanceHistory.dag_id == refer.dag_id,
+                TaskInstanceHistory.run_id == refer.run_id,
+                TaskInstanceHistory.task_id == refer.task_id,
+            )
+        )
     started = min(filter(None, (first, refer.start_date)))
     return float((refer.end_date - started).total_seconds())
 
@@ -157,15 +188,19 @@ def main() -> int:
         sandbox.wait(60)
 
 
-def soak(minutes: float, batch_size: int, base_url: str, key: str, sandbox_pid: int, sandbox_log: Path,
-         logs: Path) -> int:
+def soak(
+    minutes: float, batch_size: int, base_url: str, key: str, sandbox_pid: int, sandbox_log: Path, logs: Path
+) -> int:
     import psutil
 
     conns = connections(base_url, key, f"{base_url}/portal", HOME / "crm.sqlite3")
     conns["debitura_default"]["extra"].update(CLIENT)
     os.environ.update(connection_env(conns))
-    print(f"Soak for {minutes:g} min: sandbox {base_url} with --faults {FAULTS}; {batch_size} new records a run; "
-          f"Airflow home {HOME.relative_to(REPO)}", flush=True)
+    print(
+        f"Soak for {minutes:g} min: sandbox {base_url} with --faults {FAULTS}; {batch_size} new records a run; "
+        f"Airflow home {HOME.relative_to(REPO)}",
+        flush=True,
+    )
     sys.path.insert(0, str(DAGS))  # the DAGs' agency_crm helpers, as Airflow's parsing does
     with output_into(logs / "setup.log"):
         from agency_crm.db import ensure_schema, rows, transaction
@@ -187,8 +222,11 @@ def soak(minutes: float, batch_size: int, base_url: str, key: str, sandbox_pid: 
     made = 0
     rss: list[tuple[int, int]] = []
     deadline = time.monotonic() + minutes * 60
-    print(f"{'run':>4} {'records':>8} {'s':>6} {'rec/s':>6} {'faults':>7} {'retries':>8} {'task retries':>13} "
-          f"{'dups':>5} {'lost':>5} {'failed':>7} {'sandbox RSS':>12} {'airflow RSS':>12}", flush=True)
+    print(
+        f"{'run':>4} {'records':>8} {'s':>6} {'rec/s':>6} {'faults':>7} {'retries':>8} {'task retries':>13} "
+        f"{'dups':>5} {'lost':>5} {'failed':>7} {'sandbox RSS':>12} {'airflow RSS':>12}",
+        flush=True,
+    )
     run = 0
     while time.monotonic() < deadline:
         run += 1
@@ -229,10 +267,13 @@ def soak(minutes: float, batch_size: int, base_url: str, key: str, sandbox_pid: 
         totals.lost += lost
         totals.statuses.update(statuses)
         rss.append((sandbox.memory_info().rss, me.memory_info().rss))
-        print(f"{run:>4} {len(records):>8} {seconds:>6.1f} {len(records) / seconds:>6.1f} "
-              f"{sum(faults_seen(sandbox_log).values()) - faults_before:>7} {counting.retries - retries_before:>8} "
-              f"{sum(max(ti.try_number - 1, 0) for ti in tis):>13} {duplicates:>5} {lost:>5} {len(pending):>7} "
-              f"{mb(rss[-1][0]):>12} {mb(rss[-1][1]):>12}", flush=True)
+        print(
+            f"{run:>4} {len(records):>8} {seconds:>6.1f} {len(records) / seconds:>6.1f} "
+            f"{sum(faults_seen(sandbox_log).values()) - faults_before:>7} {counting.retries - retries_before:>8} "
+            f"{sum(max(ti.try_number - 1, 0) for ti in tis):>13} {duplicates:>5} {lost:>5} {len(pending):>7} "
+            f"{mb(rss[-1][0]):>12} {mb(rss[-1][1]):>12}",
+            flush=True,
+        )
     return summary(totals, faults_seen(sandbox_log), answered(sandbox_log), counting.retries, rss, len(pending))
 
 
@@ -241,22 +282,34 @@ def summary(
 ) -> int:
     (sandbox_first, airflow_first), (sandbox_last, airflow_last) = rss[0], rss[-1]
     print("\n══════════ Soak summary ══════════")
-    print(f"Runs: {len(rss)}   records: {totals.records}   "
-          f"records/s: {totals.records / totals.run_seconds:.1f} (whole runs), "
-          f"{totals.records / totals.bulk_seconds:.1f} (bulk task, first try to last, retry delays included)")
-    print("Outcomes (per run, carried-over records counted again): "
-          + ", ".join(f"{n} {status}" for status, n in totals.statuses.most_common()))
+    print(
+        f"Runs: {len(rss)}   records: {totals.records}   "
+        f"records/s: {totals.records / totals.run_seconds:.1f} (whole runs), "
+        f"{totals.records / totals.bulk_seconds:.1f} (bulk task, first try to last, retry delays included)"
+    )
+    print(
+        "Outcomes (per run, carried-over records counted again): "
+        + ", ".join(f"{n} {status}" for status, n in totals.statuses.most_common())
+    )
     injected = sum(faults.values())
-    print(f"Faults injected: {injected} of about {requests + faults['commit_then_timeout']} requests "
-          f"({injected / (requests + faults['commit_then_timeout']):.0%}): "
-          + ", ".join(f"{k} {n}" for k, n in faults.most_common()))
+    print(
+        f"Faults injected: {injected} of about {requests + faults['commit_then_timeout']} requests "
+        f"({injected / (requests + faults['commit_then_timeout']):.0%}): "
+        + ", ".join(f"{k} {n}" for k, n in faults.most_common())
+    )
     print(f"Client retries: {retries}   Airflow task retries: {totals.task_retries}")
-    print(f"Duplicates: {totals.duplicates}   Lost records: {totals.lost}   "
-          f"Still failed (retryable, next run would send them): {pending}")
-    print(f"Sandbox RSS: {mb(sandbox_first)} after run 1 -> {mb(sandbox_last)} at the end "
-          f"({(sandbox_last - sandbox_first) / 2**20:+.0f} MB)")
-    print(f"Airflow RSS: {mb(airflow_first)} after run 1 -> {mb(airflow_last)} at the end "
-          f"({(airflow_last - airflow_first) / 2**20:+.0f} MB)")
+    print(
+        f"Duplicates: {totals.duplicates}   Lost records: {totals.lost}   "
+        f"Still failed (retryable, next run would send them): {pending}"
+    )
+    print(
+        f"Sandbox RSS: {mb(sandbox_first)} after run 1 -> {mb(sandbox_last)} at the end "
+        f"({(sandbox_last - sandbox_first) / 2**20:+.0f} MB)"
+    )
+    print(
+        f"Airflow RSS: {mb(airflow_first)} after run 1 -> {mb(airflow_last)} at the end "
+        f"({(airflow_last - airflow_first) / 2**20:+.0f} MB)"
+    )
     return 0 if totals.duplicates == 0 and totals.lost == 0 else 1
 
 

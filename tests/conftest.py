@@ -29,7 +29,9 @@ pytest_plugins: list[str] = [
 
 def openapi_spec_path() -> Path:
     """Where Debitura's official spec is: ``DEBITURA_OPENAPI_SPEC``, else ``../shared/debitura/`` beside the repo."""
-    return Path(os.environ.get("DEBITURA_OPENAPI_SPEC", REPO.parent / "shared" / "debitura" / "collection-partner-api.json"))
+    return Path(
+        os.environ.get("DEBITURA_OPENAPI_SPEC", REPO.parent / "shared" / "debitura" / "collection-partner-api.json")
+    )
 
 
 @pytest.fixture(scope="session")

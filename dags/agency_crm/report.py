@@ -84,7 +84,7 @@ def bar_chart(title: str, groups: Mapping[str, Totals], currency: str) -> str:
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{label_width + bar_width + 90}" '
         f'height="{height}" font-family="sans-serif" font-size="12">',
-        f'<title>{html.escape(title)} ({html.escape(currency)})</title>',
+        f"<title>{html.escape(title)} ({html.escape(currency)})</title>",
         f'<text x="0" y="16" font-weight="bold">{html.escape(title)}</text>',
     ]
     for index, (group, totals) in enumerate(groups.items()):
@@ -104,9 +104,7 @@ def bar_chart(title: str, groups: Mapping[str, Totals], currency: str) -> str:
 
 
 def _legend() -> str:
-    items = "".join(
-        f'<span><i style="background:{colour}"></i>{label}</span>' for _, label, colour in SERIES
-    )
+    items = "".join(f'<span><i style="background:{colour}"></i>{label}</span>' for _, label, colour in SERIES)
     return f'<p class="legend">{items}</p>'
 
 
@@ -149,23 +147,39 @@ def render_report(
         return shown
 
     cases = [r for r in rows if r.get("status") in WITH_CASE]
-    sections.append("<h2>Cases</h2>" + _table(
-        ("Invoice", "Client", "Case", "Lifecycle", "Currency", "Referred", "Collected", "Outstanding"),
-        [
-            (html.escape(str(r["record_key"])), html.escape(str(r.get("client") or "")), reference(r),
-             html.escape(str(r.get("lifecycle") or "")), html.escape(str(r.get("currency") or "")),
-             _money(r.get("amount_referred")), _money(r.get("amount_collected")), _money(r.get("remainder")))
-            for r in cases
-        ],
-    ))
+    sections.append(
+        "<h2>Cases</h2>"
+        + _table(
+            ("Invoice", "Client", "Case", "Lifecycle", "Currency", "Referred", "Collected", "Outstanding"),
+            [
+                (
+                    html.escape(str(r["record_key"])),
+                    html.escape(str(r.get("client") or "")),
+                    reference(r),
+                    html.escape(str(r.get("lifecycle") or "")),
+                    html.escape(str(r.get("currency") or "")),
+                    _money(r.get("amount_referred")),
+                    _money(r.get("amount_collected")),
+                    _money(r.get("remainder")),
+                )
+                for r in cases
+            ],
+        )
+    )
     others = [r for r in rows if r.get("status") not in WITH_CASE]
     if others:
-        sections.append("<h2>Not referred</h2>" + _table(
-            ("Invoice", "Client", "Outcome", "Reason"),
-            [[html.escape(str(r.get(k) or "")) for k in ("record_key", "client", "status", "reason")] for r in others],
-        ))
+        sections.append(
+            "<h2>Not referred</h2>"
+            + _table(
+                ("Invoice", "Client", "Outcome", "Reason"),
+                [
+                    [html.escape(str(r.get(k) or "")) for k in ("record_key", "client", "status", "reason")]
+                    for r in others
+                ],
+            )
+        )
     return (
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>"
         + "".join(sections)
         + "</body></html>"

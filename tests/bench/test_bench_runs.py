@@ -66,7 +66,9 @@ def test_quick_bench_measures_every_figure_and_stops_its_sandboxes(
     assert shared["failed_records"] == shared["duplicated_records"] == 0
     assert shared["cases_created"] == run.QUICK.processes_records, "every process's records, each once"
     assert shared["processes"] == run.QUICK.processes
-    assert results["conditions"]["sandboxes"]["rate_limited"]["rate_limits"]["time_scale"] == run.QUICK.limits.time_scale
+    assert (
+        results["conditions"]["sandboxes"]["rate_limited"]["rate_limits"]["time_scale"] == run.QUICK.limits.time_scale
+    )
 
     assert "| figure" in capsys.readouterr().out
     assert psutil.Process().children(recursive=True) == []

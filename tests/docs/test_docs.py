@@ -23,7 +23,11 @@ def test_site_builds_strictly(tmp_path: Path) -> None:
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
     result = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert (tmp_path / "site" / "reference" / "client" / "index.html").is_file()
@@ -37,7 +41,10 @@ def test_lifecycle_table_lists_every_label_and_name() -> None:
 
 def test_close_code_table_lists_every_code() -> None:
     rendered = generated.render("<!-- generated: close-codes -->")
-    assert f"| `{CloseCode.DISPUTED_LEGAL_ACTION_DECLINED_BY_CLIENT.value}` | `DisputedLegalActionDeclinedByClient` |" in rendered
+    assert (
+        f"| `{CloseCode.DISPUTED_LEGAL_ACTION_DECLINED_BY_CLIENT.value}` | `DisputedLegalActionDeclinedByClient` |"
+        in rendered
+    )
     assert rendered.count("\n| `") == len(CloseCode)
 
 
@@ -68,7 +75,10 @@ def test_client_operations_link_each_endpoint() -> None:
     ("text", "expected"),
     [
         (":class:`~debitura_provider.api.errors.ApiError`", "[`ApiError`][debitura_provider.api.errors.ApiError]"),
-        (":func:`debitura_provider.api.webhooks.sign`", "[`debitura_provider.api.webhooks.sign`][debitura_provider.api.webhooks.sign]"),
+        (
+            ":func:`debitura_provider.api.webhooks.sign`",
+            "[`debitura_provider.api.webhooks.sign`][debitura_provider.api.webhooks.sign]",
+        ),
         (":class:`_ClientCore`", "`_ClientCore`"),
         (":meth:`close`", "`close`"),
     ],

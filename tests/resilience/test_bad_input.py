@@ -27,9 +27,20 @@ def test_the_corpus_covers_what_issue_7_lists() -> None:
     assert len(invalid) >= 50
     assert len({e["id"] for e in ENTRIES}) == len(ENTRIES)
     categories = Counter(e["category"] for e in ENTRIES)
-    for category in ("missing field", "wrong type", "non-ISO country", "non-ISO currency", "amount", "date",
-                     "over-long", "US without state", "Company without contact", "unicode (valid)",
-                     "injection (valid)", "duplicate in batch"):
+    for category in (
+        "missing field",
+        "wrong type",
+        "non-ISO country",
+        "non-ISO currency",
+        "amount",
+        "date",
+        "over-long",
+        "US without state",
+        "Company without contact",
+        "unicode (valid)",
+        "injection (valid)",
+        "duplicate in batch",
+    ):
         assert categories[category] >= 1, category
     assert all(e.get("field") for e in invalid)
 
@@ -53,7 +64,10 @@ def test_invalid_records_are_refused_before_sending_and_valid_ones_go_through(
             named = outcome["fieldErrors"] or {"record": [outcome["reason"]]}
             assert entry["field"] in named and all(named[entry["field"]]), shown
         elif expect == "duplicate":
-            assert (outcome["status"], outcome["reason"]) == ("rejected", f"duplicate of {entry['of']} in this batch"), shown
+            assert (outcome["status"], outcome["reason"]) == (
+                "rejected",
+                f"duplicate of {entry['of']} in this batch",
+            ), shown
         elif expect == "api_rejected":
             assert outcome["status"] == "rejected" and entry["type"] in outcome["reason"], shown
         else:
@@ -74,8 +88,12 @@ def test_invalid_records_are_refused_before_sending_and_valid_ones_go_through(
 @pytest.mark.parametrize("entry", ENTRIES, ids=[e["id"] for e in ENTRIES])
 def test_the_sandbox_answers_the_raw_corpus_with_400_or_422_never_500(sandbox: Any, entry: dict[str, Any]) -> None:
     body = json.dumps(entry["record"], ensure_ascii=False).encode()  # NaN and Infinity as JS tokens, as a CRM may
-    response = httpx.post(f"{sandbox.base_url}/managed-cases", content=body, timeout=30,
-                          headers={"XApiKey": sandbox.api_key, "Content-Type": "application/json"})
+    response = httpx.post(
+        f"{sandbox.base_url}/managed-cases",
+        content=body,
+        timeout=30,
+        headers={"XApiKey": sandbox.api_key, "Content-Type": "application/json"},
+    )
     assert response.status_code == entry["sandbox"], response.text
     if response.status_code == 400:
         field = entry.get("sandboxField") or (entry["field"] if entry["field"] != "record" else "body")

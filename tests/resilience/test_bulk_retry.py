@@ -18,13 +18,17 @@ from tests.sandbox.helpers import case_body
 pytestmark = pytest.mark.resilience
 
 
-def test_a_retry_sends_only_the_records_that_failed(sandbox_factory: SandboxFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_retry_sends_only_the_records_that_failed(
+    sandbox_factory: SandboxFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     records = [{**case_body(isTest=False), "record_id": f"R{n}"} for n in range(40)]
     records.append({**records[0], "record_id": "R-again"})  # an in-batch duplicate stays rejected
     log = RequestLog()
     store = StateStore()
     operator = ReferInvoicesOperator(task_id="refer", records=records, max_concurrency=4)
-    with sandbox_factory(faults=FaultSpec.parse("error=0.5", attempts_faulted=4), edge_middleware=(log.middleware,)) as server:
+    with sandbox_factory(
+        faults=FaultSpec.parse("error=0.5", attempts_faulted=4), edge_middleware=(log.middleware,)
+    ) as server:
         point_debitura(monkeypatch, server, max_attempts=1)
         tries: list[tuple[int, list[dict[str, Any]]]] = []
         while True:

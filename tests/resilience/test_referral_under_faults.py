@@ -38,6 +38,8 @@ outlive the client's retries and the task's own retries have work to do."""
 FAULT_DELAY = 2.0
 RECORDS = 1000
 BATCH = "resilience-1000"
+
+
 @dataclass
 class Expected:
     records: list[dict[str, Any]]
@@ -84,8 +86,10 @@ class Collector(threading.Thread):
                     continue
                 done.add(case.id)
                 partner = store.partners[case.collection_partner_id]
-                client = clients.get(partner.api_key) or clients.setdefault(partner.api_key, DebituraClient(
-                    partner.api_key, self.server.base_url, rate_limits=UNLIMITED, timeout=5.0))
+                client = clients.get(partner.api_key) or clients.setdefault(
+                    partner.api_key,
+                    DebituraClient(partner.api_key, self.server.base_url, rate_limits=UNLIMITED, timeout=5.0),
+                )
                 self._collect(client, str(case.id), partner.users[0].email)
         finally:
             for client in clients.values():
@@ -95,8 +99,10 @@ class Collector(threading.Thread):
         with contextlib.suppress(DebituraError):  # maybe started after all (its answer was lost): the payment tells
             client.start_case(case_id, {"welcomeMessage": "We have your case.", "userEmail": user})
         try:
-            client.record_payment(case_id, {"date": dt.date.today().isoformat(), "paymentAmount": 10.0,
-                                            "paymentRecipient": "CollectionPartner"})
+            client.record_payment(
+                case_id,
+                {"date": dt.date.today().isoformat(), "paymentAmount": 10.0, "paymentRecipient": "CollectionPartner"},
+            )
         except DebituraError:
             return
         self.paid.append(case_id)
@@ -131,7 +137,9 @@ def run(airflow_dags: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) 
         with transaction() as connection:
             ensure_schema(connection)
             save_batch(connection, BATCH, expected.records)
-        collector = Collector(server, start_after=len(expected.records) - len(expected.invalid) - len(expected.no_partner))
+        collector = Collector(
+            server, start_after=len(expected.records) - len(expected.invalid) - len(expected.no_partner)
+        )
         collector.start()
         try:
             dag_run = airflow_dags["debitura_referral"].test(run_conf={"batch_id": BATCH})
@@ -142,12 +150,23 @@ def run(airflow_dags: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) 
             ledger = {r["record_key"]: r for r in rows(connection, "SELECT * FROM referral_ledger")}
             rejections = rows(connection, "SELECT * FROM rejections")
         plan = server.app.state.faults
-        done = Run(expected, dag_run, ledger, rejections, list(server.sandbox.store.cases.values()),
-                   duplicates(server), Counter(plan.counts), plan.requests, collector.paid)
-    print(f"\n{RECORDS} records: {dict(Counter(row['status'] for row in ledger.values()))}; "  # the figures, for -s
-          f"{sum(done.faults.values())} faults in {done.requests} requests {dict(done.faults)}; "
-          f"refer_invoices tries: {dag_run.get_task_instance('refer_invoices').try_number}; "
-          f"duplicates: {len(done.duplicates)}; run {dag_run.state}")
+        done = Run(
+            expected,
+            dag_run,
+            ledger,
+            rejections,
+            list(server.sandbox.store.cases.values()),
+            duplicates(server),
+            Counter(plan.counts),
+            plan.requests,
+            collector.paid,
+        )
+    print(
+        f"\n{RECORDS} records: {dict(Counter(row['status'] for row in ledger.values()))}; "  # the figures, for -s
+        f"{sum(done.faults.values())} faults in {done.requests} requests {dict(done.faults)}; "
+        f"refer_invoices tries: {dag_run.get_task_instance('refer_invoices').try_number}; "
+        f"duplicates: {len(done.duplicates)}; run {dag_run.state}"
+    )
     yield done
 
 
@@ -209,4 +228,3 @@ def test_the_wait_saw_a_payment_made_while_it_waited(run: Run) -> None:
     paid = [row for row in run.ledger.values() if row["amount_collected"]]
     assert {row["case_id"] for row in paid} <= set(run.paid)
     assert all(row["amount_collected"] == 10.0 for row in paid)
-

@@ -48,8 +48,14 @@ async def test_a_deferred_sensor_reports_a_payment_made_while_triggerer_and_sand
         point_debitura(monkeypatch, first, max_attempts=1)
         with DebituraClient(first.api_key, first.base_url, rate_limits=UNLIMITED) as client:
             case_id = test_case(client, "restarts")
-        sensor = ManagedCaseSensor(task_id="wait", case_ids=[case_id], condition="new_payment", deferrable=True,
-                                   poke_interval=0.05, timeout=120)
+        sensor = ManagedCaseSensor(
+            task_id="wait",
+            case_ids=[case_id],
+            condition="new_payment",
+            deferrable=True,
+            poke_interval=0.05,
+            timeout=120,
+        )
         with pytest.raises(TaskDeferred) as deferred:
             sensor.execute(context)  # type: ignore[arg-type]  # first look: no payment yet, so it defers
         classpath, kwargs = json.loads(json.dumps(deferred.value.trigger.serialize()))  # the triggerer's DB row
@@ -87,7 +93,9 @@ def test_a_create_whose_answer_never_came_returns_the_same_case_when_retried(
     with sandbox_factory(faults=lost_once) as server:
         point_debitura(monkeypatch, server, timeout=1.0, max_attempts=attempts)
         run = run_dag("test_create_case_retried", conf={"case": case})
-        made = [c for c in list(server.sandbox.store.cases.values()) if c.creditor_reference == case["creditorReference"]]
+        made = [
+            c for c in list(server.sandbox.store.cases.values()) if c.creditor_reference == case["creditorReference"]
+        ]
         faults = server.app.state.faults.counts
 
     assert run.states == {"create": "success"}

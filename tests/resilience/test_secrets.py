@@ -38,8 +38,12 @@ def leaked_forms(secret: str) -> dict[str, bytes]:
 
 
 def find_secrets(data: bytes) -> list[str]:
-    return [f"{name} ({form})" for name, secret in SECRETS.items()
-            for form, needle in leaked_forms(secret).items() if needle in data]
+    return [
+        f"{name} ({form})"
+        for name, secret in SECRETS.items()
+        for form, needle in leaked_forms(secret).items()
+        if needle in data
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -92,14 +96,19 @@ def test_nothing_in_the_airflow_home_holds_a_secret(secrets_run: SweptHome) -> N
 
 
 def _connection(monkeypatch: pytest.MonkeyPatch, host: str, **extra: Any) -> DebituraHook:
-    monkeypatch.setenv("AIRFLOW_CONN_DEBITURA_DEFAULT", f'{{"conn_type": "debitura", "host": "{host}", '
-                       f'"password": "{API_KEY}", "extra": {{"verify_tls": {str(extra.get("verify_tls", True)).lower()}}}}}')
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_DEBITURA_DEFAULT",
+        f'{{"conn_type": "debitura", "host": "{host}", '
+        f'"password": "{API_KEY}", "extra": {{"verify_tls": {str(extra.get("verify_tls", True)).lower()}}}}}',
+    )
     return DebituraHook()
 
 
 def test_plain_http_outside_loopback_is_refused_through_the_connection(monkeypatch: pytest.MonkeyPatch) -> None:
     hook = _connection(monkeypatch, "http://collectionpartner-api.debitura.com")
-    with pytest.raises(ConfigurationError, match=r"refusing plain http to collectionpartner-api\.debitura\.com") as refused:
+    with pytest.raises(
+        ConfigurationError, match=r"refusing plain http to collectionpartner-api\.debitura\.com"
+    ) as refused:
         hook.get_client()
     assert API_KEY not in str(refused.value)
     ok, message = _connection(monkeypatch, "http://10.1.2.3:8642").test_connection()
