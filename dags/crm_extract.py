@@ -15,7 +15,8 @@ from agency_crm import CRM_CONN_ID, OVERDUE_INVOICES
 from agency_crm.db import ensure_schema, transaction
 from agency_crm.extract import overdue_invoices, save_batch
 from airflow.sdk import Param, dag, task
-from airflow.sdk.exceptions import AirflowSkipException
+
+from debitura_provider.compat import AirflowSkipException
 
 
 @dag(

@@ -18,9 +18,9 @@ import re
 from typing import Any
 
 from airflow.sdk import dag, task
-from airflow.sdk.exceptions import AirflowFailException
 
 from debitura_provider.api.money import same_amount
+from debitura_provider.compat import AirflowFailException
 from debitura_provider.hooks.debitura import DebituraHook
 from debitura_provider.operators.managed_cases import (
     CreateManagedCaseOperator,

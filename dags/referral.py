@@ -42,12 +42,11 @@ from agency_crm.extract import RECORD_KEY, REFERRED, latest_batch_id, load_recor
 from agency_crm.ledger import WHOLE_RECORD, invalid_entries, reason_of, replace_rejections, upsert_ledger
 from agency_crm.report import write_run_report
 from airflow.sdk import Param, TaskGroup, Variable, dag, task
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from debitura_provider.api.models import Case, Payment
 from debitura_provider.api.money import to_minor
 from debitura_provider.coercion import as_amount
-from debitura_provider.compat import supports
+from debitura_provider.compat import AirflowFailException, AirflowSkipException, supports
 from debitura_provider.hooks.debitura import DebituraHook
 from debitura_provider.operators.managed_cases import FetchTimelineOperator, ReferInvoicesOperator
 from debitura_provider.sensors.managed_cases import ManagedCaseSensor

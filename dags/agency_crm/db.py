@@ -12,10 +12,10 @@ from contextlib import contextmanager
 from typing import Any
 
 from airflow.providers.common.sql.hooks.sql import DbApiHook
-from airflow.sdk import BaseHook
 from sqlalchemy import Connection, text
 
 from agency_crm import CRM_CONN_ID
+from debitura_provider.compat import BaseHook
 
 CRM_TABLES = (
     """CREATE TABLE IF NOT EXISTS clients (

@@ -8,9 +8,9 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from debitura_provider.api import DebituraClient
+from debitura_provider.compat import AirflowException, AirflowFailException
 from debitura_provider.operators.managed_cases import (
     CreateManagedCaseOperator,
     FetchTimelineOperator,

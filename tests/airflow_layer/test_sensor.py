@@ -84,7 +84,7 @@ def test_deferred_sensor_times_out_as_a_sensor(run_dag: Any, sandbox_client: Deb
     ],
 )
 def test_resuming_checks_the_event(event: Any, raised: str) -> None:
-    from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSensorTimeout
+    from debitura_provider.compat import AirflowException, AirflowFailException, AirflowSensorTimeout
 
     sensor = ManagedCaseSensor(task_id="watch", case_ids="x", condition="new_payment", deferrable=True)
     expected = {"error": AirflowFailException, "timeout": AirflowSensorTimeout}.get(

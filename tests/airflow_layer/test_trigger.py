@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
-from airflow.sdk._shared.module_loading import import_string
+from airflow.providers.common.compat.module_loading import import_string
 
 from debitura_provider.api import DebituraClient
 from debitura_provider.api.watch import CaseWatch, WatchSpec, WatchState, poll, run_sync, shared_poller

@@ -42,8 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     from local_airflow import DAGS, output_into, seed_crm
 
     with output_into(logs / "setup.log"):
-        from airflow.dag_processing.dagbag import DagBag
         from airflow.utils import db
+
+        from tests.fixtures.compat import DagBag
 
         db.resetdb()
         seed_crm()

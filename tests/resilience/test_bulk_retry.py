@@ -7,8 +7,8 @@ import itertools
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import AirflowException
 
+from debitura_provider.compat import AirflowException
 from debitura_provider.operators.managed_cases import ReferInvoicesOperator
 from debitura_provider.sandbox import FaultSpec
 from tests.fixtures.resilience import RequestLog, StateStore, TaskInstance, point_debitura

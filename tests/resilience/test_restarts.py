@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow.sdk._shared.module_loading import import_string
-from airflow.sdk.exceptions import TaskDeferred
+from airflow.providers.common.compat.module_loading import import_string
 
 from debitura_provider.api import UNLIMITED, DebituraClient
+from debitura_provider.compat import TaskDeferred
 from debitura_provider.sandbox import FaultSpec, SandboxServer
 from debitura_provider.sensors.managed_cases import ManagedCaseSensor
 from tests.airflow_layer.cases import invoice, test_case

@@ -53,7 +53,7 @@ def cli(
 
 
 def stored_secret_or_none() -> str | None:
-    from airflow.sdk.exceptions import AirflowNotFoundException
+    from debitura_provider.compat import AirflowNotFoundException
 
     try:
         return stored_secret()

@@ -12,9 +12,9 @@ import datetime as dt
 from typing import Any
 
 from airflow.sdk import Context, dag, task
-from airflow.sdk.exceptions import AirflowException
 
 from debitura_provider.api.models import TestPaymentResponse
+from debitura_provider.compat import AirflowException
 from debitura_provider.operators.managed_cases import (
     CreateManagedCaseOperator,
     FetchTimelineOperator,
