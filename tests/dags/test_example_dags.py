@@ -159,9 +159,10 @@ def test_integration_test_loop_cleans_its_test_cases_up(runs: Runs) -> None:
 def test_every_task_result_can_be_passed_downstream(runs: Runs) -> None:
     """Each XCom deserializes with Airflow's default allow list, and is plain JSON."""
     from airflow.models.xcom import XComModel
-    from airflow.sdk import serde
     from airflow.utils.session import create_session
     from sqlalchemy import select
+
+    from tests.fixtures.compat import serde
 
     run_ids = [dag_run.run_id for dag_runs in runs.runs.values() for dag_run in dag_runs] + [runs.refused_run.run_id]
     with create_session() as session:
