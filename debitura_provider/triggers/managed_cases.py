@@ -100,10 +100,10 @@ class ManagedCaseTrigger(BaseTrigger):
                 remaining = self.end_time - time.time()
                 try:
                     if remaining <= 0:
-                        raise TimeoutError
+                        raise asyncio.TimeoutError
                     snapshots = await asyncio.wait_for(subscription.next(), timeout=remaining)
                     result = await run_async(poller.fetch, watch.cycle(snapshots))
-                except TimeoutError:
+                except asyncio.TimeoutError:  # what wait_for raises; the builtin TimeoutError only from Python 3.11
                     yield _event({"status": "timeout", "message": self._timeout_message(watch)})
                     return
                 except Exception as exc:
