@@ -12,7 +12,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from airflow.providers.common.sql.hooks.sql import DbApiHook
-from sqlalchemy import Connection, text
+from sqlalchemy import text
+from sqlalchemy.engine import Connection  # not in sqlalchemy's top level before 2.0 (Airflow 3.0 has 1.4)
 
 from agency_crm import CRM_CONN_ID
 from debitura_provider.compat import BaseHook

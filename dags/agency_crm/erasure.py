@@ -19,7 +19,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, inspect, text
+from sqlalchemy import bindparam, inspect, text
+from sqlalchemy.engine import Connection  # not in sqlalchemy's top level before 2.0 (Airflow 3.0 has 1.4)
 
 _BY_KEYS = {
     "extract_rows": "DELETE FROM extract_rows WHERE record_key IN :keys",

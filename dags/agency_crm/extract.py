@@ -12,7 +12,8 @@ import datetime as dt
 import json
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import text
+from sqlalchemy.engine import Connection  # not in sqlalchemy's top level before 2.0 (Airflow 3.0 has 1.4)
 
 from agency_crm.db import rows
 

@@ -15,7 +15,8 @@ from decimal import Decimal
 from typing import Any
 
 from airflow.sdk import ObjectStoragePath
-from sqlalchemy import Connection, bindparam, text
+from sqlalchemy import bindparam, text
+from sqlalchemy.engine import Connection  # not in sqlalchemy's top level before 2.0 (Airflow 3.0 has 1.4)
 
 from agency_crm.artifacts import artifacts_base, write_artifact
 from agency_crm.ledger import batch_record_keys, money
