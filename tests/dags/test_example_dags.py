@@ -17,7 +17,8 @@ from debitura_provider.api import DebituraClient
 from debitura_provider.api.errors import NotFoundError
 from tests.fixtures.example_dags import ExampleSetup
 
-pytestmark = pytest.mark.airflow
+# The module's runs fixture runs five example DAG runs with dag.test(): past the 300 s default when the machine is busy.
+pytestmark = [pytest.mark.airflow, pytest.mark.timeout(900)]
 
 EXAMPLE_DAGS = ("debitura_crm_extract", "debitura_referral", "debitura_integration_test")
 INVALID = {
