@@ -69,7 +69,9 @@ ROWS = (
 PINS: dict[str, tuple[str, ...]] = {
     # fastapi 0.117+ (with the cadwyn it brings): Airflow 3.0.6's execution API answers the task runner's
     # PATCH /task-instances/{id}/run with 422 "Input should be a valid dictionary", so no task starts.
-    "3.0.6": ("fastapi<0.117",),
+    # universal-pathlib 0.3 (3.0.6 allows it; 3.1 declares <0.3): ObjectStoragePath("file://...") raises
+    # "_IncompatibleProtocolError: detected protocol file which is incompatible with ObjectStoragePath".
+    "3.0.6": ("fastapi<0.117", "universal-pathlib<0.3"),
     # fastapi 0.137+ (cadwyn 8+): "Model 'TITerminalStatePayload' needs a discriminator field" in the execution
     # API; 3.3.2 declares this bound itself. svcs 26: the execution API fails with KeyError 'svcs_registry'.
     "3.2.2": ("fastapi<0.137", "svcs<26"),
