@@ -13,9 +13,16 @@ Where the cursor lives, so a restarted triggerer resumes where it stopped (a pay
 was down is emitted once it is back, once): on Airflow 3.3+ in the asset state store of the watched
 asset (key ``debitura-portfolio-scan``); before 3.3, or run outside a triggerer, in a JSON file,
 ``state_path`` or ``$AIRFLOW_HOME/debitura/portfolio/<conn id>-<events>.json``, replaced
-atomically after each cycle. With several triggerer hosts before 3.3, point ``state_path`` at
-shared storage. The state is written after the cycle's events were handed to Airflow: a crash in
-between repeats those events with the same ids (at least once), never loses one.
+atomically. With several triggerer hosts before 3.3, point ``state_path`` at shared storage.
+
+How a restart keeps each event once: a cycle's events are saved with the advanced cursor, in one
+write, before the first is yielded (the outbox), so a stop at any point neither loses them nor
+scans them again. Airflow's triggerer keeps a yielded event in memory for up to a second before
+writing it to its database, and drops what it has not written when it stops; so the outbox is
+emptied only :data:`HANDOVER` seconds after the last event was handed over. A triggerer stopped
+inside that window yields those events again after the restart, with the same ids (the safe
+direction: a consumer de-duplicates by id, and the portfolio DAG does); at any other moment a
+restart emits nothing twice.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ import asyncio
 import hashlib
 import json
 import os
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Iterable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -53,6 +60,9 @@ from debitura_provider.failures import is_transient
 from debitura_provider.hooks.debitura import DebituraHook
 
 STATE_KEY = "debitura-portfolio-scan"
+HANDOVER = 5.0
+"""Seconds after handing events to Airflow before they count as written (its triggerer writes yielded
+events about once a second); a restart inside this window emits them again, with the same ids."""
 MAX_BACKOFF = 300.0
 """The longest wait between two tries while Debitura is unreachable."""
 sleep = asyncio.sleep
@@ -141,32 +151,47 @@ class DebituraPortfolioTrigger(BaseEventTrigger):
         except (KeyError, TypeError):
             return store  # a single watched asset of another name: its accessor
 
-    async def load_state(self) -> ScanState:
+    async def load_state(self) -> tuple[ScanState, list[dict[str, Any]]]:
+        """The scan's state and the outbox: events saved but perhaps not written by Airflow yet."""
         accessor = self._accessor()
         if accessor is not None:
-            return ScanState.from_json(await accessor.aget(STATE_KEY))
-        path = self.state_file
-        text = await asyncio.to_thread(lambda: path.read_text() if path.is_file() else "")
-        return ScanState.from_json(json.loads(text) if text else None)
+            data = await accessor.aget(STATE_KEY)
+        else:
+            path = self.state_file
+            text = await asyncio.to_thread(lambda: path.read_text() if path.is_file() else "")
+            data = json.loads(text) if text else None
+        outbox = list(data.pop("outbox", ())) if isinstance(data, dict) else []
+        return ScanState.from_json(data), outbox
 
-    async def save_state(self, state: ScanState) -> None:
-        data = state.to_json()
+    async def save_state(self, state: ScanState, outbox: Sequence[dict[str, Any]] = ()) -> None:
+        """One write of the state and the outbox; it completes even if the trigger is cancelled meanwhile."""
+        data = {**state.to_json(), "outbox": list(outbox)}
         accessor = self._accessor()
         if accessor is not None:
-            await accessor.aset(STATE_KEY, data)
-            return
-        await asyncio.to_thread(_write_atomically, self.state_file, json.dumps(data, separators=(",", ":")))
+            write = accessor.aset(STATE_KEY, data)
+        else:
+            write = asyncio.to_thread(_write_atomically, self.state_file, json.dumps(data, separators=(",", ":")))
+        await _uninterrupted(write)
 
     # --- the loop --------------------------------------------------------------------------------
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        state = await self.load_state()
+        state, outbox = await self.load_state()
         start = datetime.fromisoformat(self.start.replace("Z", "+00:00")) if self.start else None
         payments = bool(set(self.events) & set(PAYMENT_EVENTS))
         client = await DebituraHook(self.debitura_conn_id).get_async_client()
         failures = 0
         try:
             while True:
+                if outbox:
+                    for envelope in outbox:
+                        yield TriggerEvent(envelope)  # type: ignore[no-untyped-call]
+                    settle = min(HANDOVER, self.poll_interval)
+                    await sleep(settle)
+                    outbox = []
+                    await self.save_state(state)
+                    await sleep(self.poll_interval - settle)
+                    continue
                 scan = PortfolioScan(state, start=start, overlap=timedelta(seconds=self.overlap), payments=payments)
                 try:
                     result = await run_async(client.send, scan.cycle())
@@ -178,9 +203,8 @@ class DebituraPortfolioTrigger(BaseEventTrigger):
                     await sleep(min(self.poll_interval * 2 ** min(failures, 10), MAX_BACKOFF))
                     continue
                 failures = 0
-                for envelope in events_of(result, self.events):
-                    yield TriggerEvent(envelope)  # type: ignore[no-untyped-call]
-                await self.save_state(scan.state)
+                state, outbox = scan.state, events_of(result, self.events)
+                await self.save_state(state, outbox)
                 if result.changes:
                     self.log.info(
                         "Portfolio scan: %d change(s) on %d case(s), %d list and %d payments request(s)",
@@ -189,9 +213,23 @@ class DebituraPortfolioTrigger(BaseEventTrigger):
                         result.list_requests,
                         result.payment_requests,
                     )
-                await sleep(self.poll_interval)
+                if not outbox:
+                    await sleep(self.poll_interval)
         finally:
             await client.aclose()
+
+
+async def _uninterrupted(write: Awaitable[None]) -> None:
+    """Await ``write`` to its end even when cancelled meanwhile, then let the cancellation through.
+
+    A state write cut short could leave a restarted trigger reading the state from before it.
+    """
+    task = asyncio.ensure_future(write)
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await task
+        raise
 
 
 def _may_recover(exc: DebituraError) -> bool:

@@ -121,6 +121,11 @@ class Running:
                 raise AssertionError(f"timed out; {len(self.events)} event(s) so far")
             await asyncio.sleep(0.05)
 
+    def settled(self) -> bool:
+        """Whether the saved outbox is empty: every event yielded counts as written by Airflow."""
+        path = self.trigger.state_file
+        return path.is_file() and not json.loads(path.read_text()).get("outbox")
+
     def payment_ids(self, kind: str = "payment.created") -> list[str]:
         return [e["data"]["paymentId"] for e in self.events if e["type"] == kind]
 

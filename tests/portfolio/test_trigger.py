@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from debitura_provider.api.watch.scan import PAYMENT_EVENTS
+from debitura_provider.api.watch.scan import PAYMENT_EVENTS, ScanState
+from debitura_provider.assets import DEBITURA_PAYMENTS
+from debitura_provider.triggers import portfolio
 from debitura_provider.triggers.portfolio import DebituraPortfolioTrigger
 from tests.fixtures.sandbox import SandboxFactory
 from tests.portfolio.sandbox_run import Running, counted_sandbox, list_requests, make_cases, pay, trigger
@@ -65,7 +67,7 @@ def test_a_payment_made_while_the_trigger_is_stopped_is_emitted_once_after(
             ids = await make_cases(server, 20, active=3)
             async with Running(trigger(tmp_path), monkeypatch) as first:
                 seen_before = await pay(server, ids[:1])
-                await first.wait_for(lambda: len(first.payment_ids()) == 1)
+                await first.wait_for(lambda: len(first.payment_ids()) == 1 and first.settled())
             during = await pay(server, ids[1:3])  # the "triggerer" is down
             async with Running(trigger(tmp_path), monkeypatch) as second:
                 await second.wait_for(lambda: len(second.payment_ids()) >= 2)
@@ -74,3 +76,70 @@ def test_a_payment_made_while_the_trigger_is_stopped_is_emitted_once_after(
             assert sorted(second.payment_ids()) == sorted(during)
 
     asyncio.run(scenario())
+
+
+def test_a_trigger_stopped_before_airflow_wrote_its_events_yields_them_again_once_with_the_same_ids(
+    sandbox_factory: SandboxFactory, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Stopped inside the hand-over window (here: a window that never ends), nothing is lost: the
+    restarted trigger yields the saved outbox once, then carries on from the advanced cursor."""
+    real_sleep = asyncio.sleep
+    monkeypatch.setattr(portfolio, "HANDOVER", 0.25)
+    stopped_in_window = asyncio.Event()
+
+    async def window_never_ends(seconds: float) -> None:
+        if seconds == 0.25 and not stopped_in_window.is_set():
+            await asyncio.Event().wait()  # the triggerer dies before the events count as written
+        await real_sleep(seconds)
+
+    monkeypatch.setattr(portfolio, "sleep", window_never_ends)
+
+    async def scenario() -> None:
+        with counted_sandbox(sandbox_factory, monkeypatch) as server:
+            ids = await make_cases(server, 20, active=3)
+            async with Running(trigger(tmp_path), monkeypatch) as first:
+                handed = await pay(server, ids[:1])
+                await first.wait_for(lambda: len(first.payment_ids()) == 1)
+            assert not first.settled()
+            stopped_in_window.set()
+            during = await pay(server, ids[1:3])
+            async with Running(trigger(tmp_path), monkeypatch) as second:
+                await second.wait_for(lambda: len(second.payment_ids()) >= 3 and second.settled())
+                await asyncio.sleep(1.0)
+            assert first.payment_ids() == handed
+            assert sorted(second.payment_ids()) == sorted(handed + during)
+            again = [e["id"] for e in second.events if e["data"]["paymentId"] in handed]
+            assert again == [e["id"] for e in first.events if e["type"] == "payment.created"]
+
+    asyncio.run(scenario())
+
+
+class _Accessor:
+    """An asset state store accessor of Airflow 3.3, in memory."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, object] = {}
+        self.writes = 0
+
+    async def aget(self, key: str) -> object:
+        return self.values.get(key)
+
+    async def aset(self, key: str, value: object) -> None:
+        self.writes += 1
+        self.values[key] = json.loads(json.dumps(value))
+
+
+def test_on_airflow_3_3_the_cursor_and_the_outbox_go_to_the_asset_state_store_in_one_write() -> None:
+    accessor = _Accessor()
+    watcher = DebituraPortfolioTrigger(events=PAYMENT_EVENTS)
+    watcher.asset_state_store = {DEBITURA_PAYMENTS: accessor}  # type: ignore[assignment]
+    envelope = {"id": "e1", "type": "payment.created", "createdAt": "2026-01-01T00:00:00Z", "data": {"caseId": "c"}}
+
+    async def scenario() -> None:
+        await watcher.save_state(ScanState(cursor="2026-01-01T00:00:00Z", started=True), [envelope])
+        state, outbox = await watcher.load_state()
+        assert (state.cursor, outbox, accessor.writes) == ("2026-01-01T00:00:00Z", [envelope], 1)
+        assert list(accessor.values) == [portfolio.STATE_KEY]
+
+    asyncio.run(scenario())
+    assert not watcher.state_file.exists()
