@@ -40,6 +40,7 @@ from airflow.sdk import Param, dag, task
 
 from debitura_provider.api.watch.scan import normalize_event
 from debitura_provider.assets import DEBITURA_CASE_LIFECYCLE, DEBITURA_PAYMENTS
+from debitura_provider.compat import latest_asset_events
 from debitura_provider.hooks.debitura import DebituraHook
 from debitura_provider.triggers.portfolio import portfolio_watchers
 
@@ -76,7 +77,7 @@ def debitura_portfolio() -> None:
         triggered = [e for a in assets for e in (triggering_asset_events[a] if triggering_asset_events else [])]
         by_hand = not triggered
         if by_hand:  # the latest events again (all idempotent), and every ledger case below
-            triggered = [e for a in assets for e in inlet_events[a].ascending(False).limit(int(params["recent"]))]
+            triggered = [e for a in assets for e in latest_asset_events(inlet_events, a, int(params["recent"]))]
         events = [normalize_event(event.extra) for event in triggered if event.extra]
         events.sort(key=lambda e: str(e.get("createdAt") or ""))
         with transaction(CRM_CONN_ID) as connection:

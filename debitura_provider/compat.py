@@ -39,7 +39,7 @@ from airflow.providers.common.compat.sdk import (
     XCom,
     conf,
 )
-from airflow.triggers.base import BaseTrigger, TriggerEvent
+from airflow.triggers.base import BaseTrigger, StartTriggerArgs, TaskSuccessEvent, TriggerEvent
 from packaging.version import Version
 
 log = logging.getLogger(__name__)
@@ -141,6 +141,18 @@ def task_state_store(context: Any) -> Any:
     return VariableStateStore(ti)
 
 
+def latest_asset_events(inlet_events: Any, asset: Asset, limit: int) -> list[Any]:
+    """The ``limit`` newest events of an inlet asset, newest first.
+
+    3.2+ narrows the query (``inlet_events[asset].ascending(False).limit(n)``); 3.0 and 3.1 return
+    the asset's whole event list, oldest first.
+    """
+    events = inlet_events[asset]
+    if hasattr(events, "ascending"):
+        return list(events.ascending(False).limit(limit))
+    return sorted(events, key=lambda event: event.timestamp, reverse=True)[:limit]
+
+
 async def aget_connection_extra(conn_id: str) -> tuple[Connection, dict[str, Any]]:
     """A connection and its extra, read without blocking the event loop and without ``DeadlockImminentError``.
 
@@ -186,7 +198,9 @@ __all__ = [
     "Context",
     "ObjectStoragePath",
     "PokeReturnValue",
+    "StartTriggerArgs",
     "TaskDeferred",
+    "TaskSuccessEvent",
     "TriggerEvent",
     "VariableStateStore",
     "XCom",
