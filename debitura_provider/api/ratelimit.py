@@ -8,9 +8,13 @@ The key's limits are shared with every other process using the key (Airflow work
 which this budget cannot see. It adapts instead, in the manner of the AWS SDKs' adaptive retry
 mode, with what Debitura's 429 tells: the key's minute window is full, so the requests this process
 got admitted in that window are its share while the others stay busy. The budget shrinks its minute
-window to that share (never below ``1 / processes`` of the key), holds every request for the
-``retryAfter``, and grows back by a quarter a window once two windows pass without a 429.
-A process alone with its key never sees a 429 and keeps the whole budget.
+window to that share (never below ``1 / processes`` of the key) and holds every request for the
+``retryAfter``. Once the share is what holds the process back, it grows at once and doubles every
+segment (10 s), like a TCP slow start, until a 429 measures it again or it is the whole key: while
+the others still fill the key that costs one refused probe per window (its ``retryAfter`` then
+holds the process until the window frees), and when they have finished, the key is not left idle
+for a segment's wait at the end of a batch. A process alone with its key never sees a 429 and
+keeps the whole budget.
 """
 
 from __future__ import annotations
@@ -26,8 +30,8 @@ from dataclasses import dataclass
 
 SEGMENTS = 6
 """Debitura's minute window is six 10-second segments; a shrunk share is re-judged each segment."""
-GROWTH = 1.25
-"""How much a shrunk share that holds this process back grows each quiet segment, up to the whole key."""
+GROWTH = 2.0
+"""How much a shrunk share that holds this process back grows each segment without a 429, up to the whole key."""
 
 
 @dataclass(frozen=True)
@@ -65,10 +69,10 @@ class _Window:
     """A sliding window over reserved send times (sliding is never looser than Debitura's windows).
 
     ``share`` is how many of the key's ``limit`` this process may use now; it is the whole limit
-    until :meth:`throttled` learns that other processes use the key too. While the share holds
-    this process back and no 429 came for a segment (a sixth of the window, Debitura's 10 s), the
-    share grows ``GROWTH`` a segment: the others may have finished, and their part of the key
-    would otherwise go unused.
+    until :meth:`throttled` learns that other processes use the key too. From the moment the share
+    holds this process back, and until the next 429, it grows continuously by ``GROWTH`` a segment
+    (a sixth of the window, Debitura's 10 s): the others may have finished, and their part of the
+    key would otherwise go unused.
     """
 
     def __init__(self, limit: int, span: float, floor: int) -> None:
@@ -87,13 +91,14 @@ class _Window:
             return self.limit
         if self.held_since is None:
             return int(self.share)
-        quiet = (at - max(self.throttled_at, self.held_since)) / self.segment - 1
-        if quiet <= 0:
-            return int(self.share)
-        return min(self.limit, int(self.share * GROWTH**quiet))
+        held = max(0.0, at - max(self.throttled_at, self.held_since)) / self.segment
+        return min(self.limit, int(self.share * GROWTH**held + 1e-9))
 
-    def _in_window(self, at: float) -> int:
-        return len(self._times) - bisect.bisect_right(self._times, at - self.span)
+    def _grown_to(self, count: int) -> float:
+        """When the held-back share reaches ``count`` (the inverse of :meth:`allowed`)."""
+        assert self.throttled_at is not None and self.held_since is not None
+        start = max(self.throttled_at, self.held_since)
+        return start + self.segment * max(0.0, math.log(count / self.share, GROWTH))
 
     def earliest(self, at: float) -> float:
         while self._times and self._times[0] <= at - self.span:
@@ -106,14 +111,9 @@ class _Window:
             return due
         if self.held_since is None:
             self.held_since = at  # the share, not the key, holds this process back from now on
-        probe = at
-        for _ in range(SEGMENTS):  # the share grows meanwhile: it may let a request through before due
-            probe += self.segment
-            if probe >= due:
-                break
-            if self._in_window(probe) < self.allowed(probe):
-                return probe
-        return due
+        # The share grows meanwhile: it lets one more request through once it exceeds what is in the
+        # window now (by then the window holds no more than now).
+        return max(at, min(due, self._grown_to(len(self._times) + 1)))
 
     def take(self, at: float) -> None:
         self._times.append(at)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from debitura_provider.api.ratelimit import DEBITURA_LIMITS, UNLIMITED, RateBudget, RateLimits, budget_for
@@ -106,7 +108,7 @@ def test_the_share_never_drops_below_one_per_process() -> None:
     assert budget.share == 25
 
 
-def test_a_share_that_holds_the_process_back_grows_after_a_quiet_segment() -> None:
+def test_a_share_that_holds_the_process_back_doubles_every_segment_from_then_on() -> None:
     clock = FakeClock()
     budget = RateBudget(_minute(100), clock=clock)
     for _ in range(21):
@@ -114,12 +116,13 @@ def test_a_share_that_holds_the_process_back_grows_after_a_quiet_segment() -> No
     budget.hold(10.0)
     clock.now += 60
     assert [budget.reserve() for _ in range(20)] == [0.0] * 20
-    # The share (20) holds it back now; without a 429 for a segment (10 s) it grows 25% a segment,
-    # so the next request goes out two segments later instead of waiting for the window to free.
-    assert budget.reserve() == 20.0
+    # The share (20) holds it back now; from then on, until a 429, it doubles every segment (10 s),
+    # so the 21st request goes out when the share reaches 21, not when the window frees (60 s).
+    assert budget.reserve() == pytest.approx(10 * math.log2(21 / 20))
+    assert budget.reserve() == pytest.approx(10 * math.log2(22 / 20))
+    clock.now += 10
+    assert budget.share == 40
     clock.now += 20
-    assert budget.share == 25
-    clock.now += 10 * 10
     assert budget.share == 100  # ... until it is the whole key again
 
 
@@ -131,7 +134,7 @@ def test_a_new_429_stops_the_growth_and_measures_the_share_again() -> None:
     budget.hold(10.0)
     clock.now += 60
     for _ in range(21):
-        budget.reserve()  # 20 now, the 21st probing two segments later
+        budget.reserve()  # 20 now, the 21st probing as the share grows
     clock.now += 20
     budget.hold(40.0)  # the probe was refused: the others still use the key
     assert budget.share == 20
