@@ -21,7 +21,9 @@ from debitura_provider.compat import (
     AirflowSensorTimeout,
     BaseSensorOperator,
     PokeReturnValue,
+    StartTriggerArgs,
     conf,
+    supports,
     task_state_store,
 )
 from debitura_provider.failures import is_transient
@@ -63,6 +65,16 @@ class ManagedCaseSensor(DebituraHookMixin, BaseSensorOperator):
     :param known_payment_ids: payments that do not count as new (templated; ``new_payment`` only).
     :param chunk_size: case ids per list request (1 to 100).
     :param deferrable: wait in the triggerer instead of a worker slot.
+    :param start_from_trigger: (deferrable only, Airflow 3.3+; ignored before, with a log line) the
+        scheduler hands the task straight to a triggerer, which renders ``case_ids`` itself: no
+        worker runs the first check, and the first trigger cycle takes the baseline. Not for mapped
+        sensors (Airflow starts a mapped task on a worker either way) nor a templated
+        ``known_payment_ids``.
+    :param end_from_trigger: (deferrable only) a satisfied watch ends the task in the triggerer,
+        return value and case link included, instead of resuming it on a worker. Timeouts and
+        errors still resume it, so they fail it with their message. Together with
+        ``start_from_trigger`` a sensor never takes a worker slot: hundreds of them cost the
+        triggerers' shared polls only (docs/how-to/production.md, several triggerers).
     :param include_snapshots: return (and, deferred, carry in the trigger event) each case's whole
         snapshot instead of its summary. The debtor's name, contacts, address and the comments are
         then in XCom and in the triggerer's log (docs/data-protection.md).
@@ -91,6 +103,8 @@ class ManagedCaseSensor(DebituraHookMixin, BaseSensorOperator):
         chunk_size: int = MAX_PAGE_SIZE,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         include_snapshots: bool = False,
+        start_from_trigger: bool = False,
+        end_from_trigger: bool = False,
         debitura_conn_id: str = DebituraHook.default_conn_name,
         **kwargs: Any,
     ) -> None:
@@ -110,8 +124,40 @@ class ManagedCaseSensor(DebituraHookMixin, BaseSensorOperator):
         self.deferrable = deferrable
         self.include_snapshots = include_snapshots
         self.debitura_conn_id = debitura_conn_id
+        self.end_from_trigger = end_from_trigger
         self._watch: CaseWatch | None = None
         self._saved: dict[str, Any] | None = None
+        if (start_from_trigger or end_from_trigger) and not deferrable:
+            raise ValueError("start_from_trigger and end_from_trigger need deferrable=True")
+        if start_from_trigger and supports("start_from_trigger"):
+            self._start_from_trigger()
+
+    def _start_from_trigger(self) -> None:
+        """Let the scheduler defer the task to a triggerer at once (Airflow renders ``case_ids`` there)."""
+        if isinstance(self.known_payment_ids, str):
+            raise ValueError("start_from_trigger needs known_payment_ids as a list: no worker renders it")
+        state = WatchState(known_payment_ids=set(self._known_payment_ids()))
+        self.start_from_trigger = True
+        self.start_trigger_args = StartTriggerArgs(
+            trigger_cls=f"{ManagedCaseTrigger.__module__}.{ManagedCaseTrigger.__qualname__}",
+            trigger_kwargs=self._trigger_kwargs(self.case_ids, state, end_time=None),
+            next_method="execute_complete",
+            next_kwargs=None,
+            timeout=timedelta(seconds=self.timeout),
+        )
+
+    def _trigger_kwargs(self, case_ids: list[str] | str, state: WatchState, end_time: float | None) -> dict[str, Any]:
+        return {
+            "case_ids": case_ids,
+            "watch": self.spec.to_json(),
+            "state": state.to_json(),
+            "end_time": end_time,
+            "poll_interval": self.poke_interval,
+            "chunk_size": self.chunk_size,
+            "debitura_conn_id": self.debitura_conn_id,
+            "include_snapshots": self.include_snapshots,
+            "end_from_trigger": self.end_from_trigger,
+        }
 
     def execute(self, context: Context) -> Any:
         try:
@@ -129,14 +175,7 @@ class ManagedCaseSensor(DebituraHookMixin, BaseSensorOperator):
             return result
         self.defer(
             trigger=ManagedCaseTrigger(
-                case_ids=watch.case_ids,
-                watch=self.spec.to_json(),
-                state=watch.state.to_json(),
-                end_time=time.time() + self.timeout,
-                poll_interval=self.poke_interval,
-                chunk_size=self.chunk_size,
-                debitura_conn_id=self.debitura_conn_id,
-                include_snapshots=self.include_snapshots,
+                **self._trigger_kwargs(watch.case_ids, watch.state, end_time=time.time() + self.timeout)
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=self.timeout),

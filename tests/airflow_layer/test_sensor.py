@@ -97,3 +97,17 @@ def test_resuming_checks_the_event(event: Any, raised: str) -> None:
 def test_a_bad_condition_is_refused_when_the_dag_is_parsed() -> None:
     with pytest.raises(ValueError, match="remainder_at_most"):
         ManagedCaseSensor(task_id="watch", case_ids="x", condition="remainder_at_most")
+
+
+def test_start_from_trigger_needs_a_deferrable_sensor_and_literal_known_payments() -> None:
+    with pytest.raises(ValueError, match="deferrable=True"):
+        ManagedCaseSensor(task_id="watch", case_ids="x", condition="new_payment", start_from_trigger=True)
+    with pytest.raises(ValueError, match="known_payment_ids as a list"):
+        ManagedCaseSensor(
+            task_id="watch",
+            case_ids="x",
+            condition="new_payment",
+            deferrable=True,
+            start_from_trigger=True,
+            known_payment_ids="{{ params.known }}",
+        )

@@ -199,3 +199,42 @@ async def test_many_deferred_sensors_share_one_list_request_per_hundred_cases(
 async def _cycles_done(poller: Any, count: int) -> None:
     while poller.cycles < count:
         await asyncio.sleep(0.01)
+
+
+async def test_a_sensor_started_from_the_trigger_ends_the_task_there(
+    sandbox_client: DebituraClient, case_tag: str
+) -> None:
+    from airflow.triggers.base import TaskSuccessEvent
+
+    from debitura_provider.sensors.managed_cases import ManagedCaseSensor
+
+    case_id = test_case(sandbox_client, case_tag)
+    sensor = ManagedCaseSensor(
+        task_id="watch",
+        case_ids="{{ params.case_id }}",
+        condition="new_payment",
+        deferrable=True,
+        start_from_trigger=True,
+        end_from_trigger=True,
+        poke_interval=0.05,
+    )
+    args = sensor.start_trigger_args
+    assert sensor.start_from_trigger and args is not None and args.next_method == "execute_complete"
+    assert args.trigger_kwargs is not None and args.trigger_kwargs["case_ids"] == "{{ params.case_id }}"
+    kwargs = {**json.loads(json.dumps(args.trigger_kwargs)), "case_ids": case_id}  # as the triggerer renders it
+    started = import_string(args.trigger_cls)(**kwargs)
+    paid = await asyncio.to_thread(
+        sandbox_client.record_test_payment, case_id, {"date": "2026-01-20", "paymentAmount": 15}
+    )
+
+    events: AsyncIterator[Any] = started.run()
+    try:
+        event = await asyncio.wait_for(anext(events), 30)
+    finally:
+        await events.aclose()
+
+    assert isinstance(event, TaskSuccessEvent) and event.xcoms is not None
+    result = event.xcoms["return_value"]
+    assert result["satisfied"] == [case_id]
+    assert [p["id"] for p in result["payments"][case_id]] == [str(paid.payment_id)]
+    assert event.xcoms["debitura_case_url"].endswith(f"/cases/{case_id}")
