@@ -74,7 +74,8 @@ class ManagedCaseSensor(DebituraHookMixin, BaseSensorOperator):
         return value and case link included, instead of resuming it on a worker. Timeouts and
         errors still resume it, so they fail it with their message. Together with
         ``start_from_trigger`` a sensor never takes a worker slot: hundreds of them cost the
-        triggerers' shared polls only (docs/how-to/production.md, several triggerers).
+        triggerers' shared polls only (docs/how-to/production.md, several triggerers). Airflow
+        refuses it at parse time while a plugin registers listeners (OpenLineage's, say).
     :param include_snapshots: return (and, deferred, carry in the trigger event) each case's whole
         snapshot instead of its summary. The debtor's name, contacts, address and the comments are
         then in XCom and in the triggerer's log (docs/data-protection.md).
@@ -129,13 +130,13 @@ class ManagedCaseSensor(DebituraHookMixin, BaseSensorOperator):
         self._saved: dict[str, Any] | None = None
         if (start_from_trigger or end_from_trigger) and not deferrable:
             raise ValueError("start_from_trigger and end_from_trigger need deferrable=True")
+        if start_from_trigger and isinstance(known_payment_ids, str):  # on every version, so a DAG parses alike
+            raise ValueError("start_from_trigger needs known_payment_ids as a list: no worker renders it")
         if start_from_trigger and supports("start_from_trigger"):
             self._start_from_trigger()
 
     def _start_from_trigger(self) -> None:
         """Let the scheduler defer the task to a triggerer at once (Airflow renders ``case_ids`` there)."""
-        if isinstance(self.known_payment_ids, str):
-            raise ValueError("start_from_trigger needs known_payment_ids as a list: no worker renders it")
         state = WatchState(known_payment_ids=set(self._known_payment_ids()))
         self.start_from_trigger = True
         self.start_trigger_args = StartTriggerArgs(

@@ -21,6 +21,7 @@ from airflow.providers.common.compat.module_loading import import_string
 
 from debitura_provider.api import DebituraClient
 from debitura_provider.api.watch import CaseWatch, WatchSpec, WatchState, poll, run_sync, shared_poller
+from debitura_provider.compat import AIRFLOW_V_3_3_PLUS
 from debitura_provider.triggers.managed_cases import ManagedCaseTrigger
 from tests.airflow_layer.cases import test_case
 from tests.fixtures.sandbox import SandboxFactory
@@ -201,15 +202,10 @@ async def _cycles_done(poller: Any, count: int) -> None:
         await asyncio.sleep(0.01)
 
 
-async def test_a_sensor_started_from_the_trigger_ends_the_task_there(
-    sandbox_client: DebituraClient, case_tag: str
-) -> None:
-    from airflow.triggers.base import TaskSuccessEvent
-
+def _started_from_trigger() -> Any:
     from debitura_provider.sensors.managed_cases import ManagedCaseSensor
 
-    case_id = test_case(sandbox_client, case_tag)
-    sensor = ManagedCaseSensor(
+    return ManagedCaseSensor(
         task_id="watch",
         case_ids="{{ params.case_id }}",
         condition="new_payment",
@@ -218,6 +214,24 @@ async def test_a_sensor_started_from_the_trigger_ends_the_task_there(
         end_from_trigger=True,
         poke_interval=0.05,
     )
+
+
+def test_start_from_trigger_is_ignored_where_airflow_cannot_do_it() -> None:
+    from debitura_provider.compat import supports
+
+    sensor = _started_from_trigger()
+    assert sensor.start_from_trigger is supports("start_from_trigger")
+    assert (sensor.start_trigger_args is not None) is supports("start_from_trigger")
+
+
+@pytest.mark.skipif(not AIRFLOW_V_3_3_PLUS, reason="start_from_trigger works from Airflow 3.3")
+async def test_a_sensor_started_from_the_trigger_ends_the_task_there(
+    sandbox_client: DebituraClient, case_tag: str
+) -> None:
+    from debitura_provider.compat import TaskSuccessEvent
+
+    case_id = test_case(sandbox_client, case_tag)
+    sensor = _started_from_trigger()
     args = sensor.start_trigger_args
     assert sensor.start_from_trigger and args is not None and args.next_method == "execute_complete"
     assert args.trigger_kwargs is not None and args.trigger_kwargs["case_ids"] == "{{ params.case_id }}"
