@@ -115,7 +115,7 @@ def test_a_trigger_stopped_before_airflow_wrote_its_events_yields_them_again_onc
 
 
 class _Accessor:
-    """An asset state store accessor of Airflow 3.3, in memory."""
+    """An asset state store accessor of Airflow 3.3, in memory; ``store[asset]`` answers it for the payments asset."""
 
     def __init__(self) -> None:
         self.values: dict[str, object] = {}
@@ -128,11 +128,15 @@ class _Accessor:
         self.writes += 1
         self.values[key] = json.loads(json.dumps(value))
 
+    def __getitem__(self, asset: object) -> _Accessor:
+        assert getattr(asset, "name", None) == DEBITURA_PAYMENTS.name
+        return self
+
 
 def test_on_airflow_3_3_the_cursor_and_the_outbox_go_to_the_asset_state_store_in_one_write() -> None:
     accessor = _Accessor()
     watcher = DebituraPortfolioTrigger(events=PAYMENT_EVENTS)
-    watcher.asset_state_store = {DEBITURA_PAYMENTS: accessor}  # type: ignore[assignment]
+    watcher.asset_state_store = accessor  # type: ignore[assignment]
     envelope = {"id": "e1", "type": "payment.created", "createdAt": "2026-01-01T00:00:00Z", "data": {"caseId": "c"}}
 
     async def scenario() -> None:
