@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,10 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 
-os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="debitura-airflow-"))
+_TEMP_HOME = None if "AIRFLOW_HOME" in os.environ else tempfile.mkdtemp(prefix="debitura-airflow-")
+"""The tests' own Airflow home, removed when the session ends (see :func:`pytest_unconfigure`)."""
+if _TEMP_HOME:
+    os.environ["AIRFLOW_HOME"] = _TEMP_HOME
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "dags")
 
@@ -44,3 +48,9 @@ def openapi_spec() -> dict[str, Any]:
         pytest.skip(f"Debitura's OpenAPI spec not found at {path} (set DEBITURA_OPENAPI_SPEC)")
     spec: dict[str, Any] = json.loads(path.read_text())
     return spec
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Leave no Airflow home behind in the temp directory (metadata DB, logs, config)."""
+    if _TEMP_HOME:
+        shutil.rmtree(_TEMP_HOME, ignore_errors=True)
