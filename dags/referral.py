@@ -262,7 +262,9 @@ def _approval_before(checked: Any, refer: Any, group: TaskGroup) -> None:
         subject="Refer extract batch {{ ti.xcom_pull(task_ids='resolve_batches') | join(', ') }} to Debitura?",
         body="The batch's records are in the CRM (`checked_records` of run `{{ run_id }}`). "
         "Approve to refer them; reject to record them as not approved, with your comment.",
-        params={"comment": Param("", type="string", description="Why (kept with rejected records).")},
+        # Optional ("null" in its type): Airflow's form marks a field without it required and keeps
+        # Approve and Reject disabled until something is typed.
+        params={"comment": Param(None, type=["null", "string"], description="Why (kept with rejected records).")},
         retries=0,
     )
     gate = approval_needed(checked)

@@ -98,6 +98,9 @@ def running_airflow(
         "AIRFLOW__API__PORT": str(port),
         "AIRFLOW__API__BASE_URL": url,
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{url}/execution/",  # where task processes report
+        # Airflow's 5 s default is too short while all four components start on 2 busy cores: a task's
+        # first call timed out, and the task waited out its retry delay (5 min for the CRM extract).
+        "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "30",
         "AIRFLOW__DEBITURA__WEBHOOK_CONN_ID": WEBHOOK_CONN_ID,
         "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",  # the connection's Test button (GET /me)
         "DEBITURA_PORTFOLIO_POLL_SECONDS": PORTFOLIO_POLL_SECONDS,
