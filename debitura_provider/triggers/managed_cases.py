@@ -142,7 +142,7 @@ class ManagedCaseTrigger(BaseTrigger):
         if result["satisfied"]:
             settings = await hook.asettings()
             xcoms[CASE_URL_XCOM_KEY] = case_url(settings.portal_url, str(result["satisfied"][0]))
-        return TaskSuccessEvent(xcoms=xcoms)  # type: ignore[no-untyped-call]
+        return TaskSuccessEvent(xcoms=xcoms)
 
     def _timeout_message(self, watch: CaseWatch) -> str:
         return (
