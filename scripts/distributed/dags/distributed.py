@@ -5,8 +5,12 @@
   ``debitura`` pool, so the chunks land on different Celery workers. Each reads its records at run
   time (``records_sql``: they never enter XCom). Retries on, so a chunk whose worker is killed is
   referred again elsewhere (each record's Idempotency-Key makes that return the first case).
-* ``debitura_distributed_sensors``: one deferred ``ManagedCaseSensor`` per case id given in the
-  run's conf, each waiting for a new payment, spread over the triggerers.
+* ``debitura_distributed_sensors``: ``SENSORS_PER_RUN`` deferred ``ManagedCaseSensor`` tasks, one
+  per case id of the run's conf, each waiting for a new payment. On Airflow 3.3+ they start from
+  the trigger and end there (``start_from_trigger``, ``end_from_trigger``): the scheduler hands each
+  straight to a triggerer, which renders its ``case_ids`` template, and the trigger marks it done,
+  so no sensor takes a Celery worker slot. Airflow does not start mapped tasks from the triggerer
+  (they would each start on a worker first), hence one task per sensor and several runs.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ CRM_CONN_ID = "dist_crm"
 START = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
 RETRIES = {"retries": 3, "retry_delay": dt.timedelta(seconds=5)}
 """Every task: a killed worker's task, or one refused by an overloaded API server, runs again."""
+SENSORS_PER_RUN = 50
+"""Sensor tasks of one ``debitura_distributed_sensors`` run (the run script triggers as many runs as it needs)."""
 
 
 @dag(
@@ -56,22 +62,22 @@ def debitura_distributed_referral() -> None:
     start_date=START,
     catchup=False,
     params={"case_ids": Param([], type="array")},
-    max_active_tasks=1000,
+    max_active_tasks=SENSORS_PER_RUN,
     default_args=RETRIES,
     tags=["debitura", "distributed-test"],
 )
 def debitura_distributed_sensors() -> None:
-    @task
-    def one_case_each(params: dict[str, Any]) -> list[list[str]]:
-        return [[case_id] for case_id in params["case_ids"]]
-
-    ManagedCaseSensor.partial(
-        task_id="wait_for_payment",
-        condition="new_payment",
-        deferrable=True,
-        poke_interval=5,
-        timeout=1800,
-    ).expand(case_ids=one_case_each())
+    for n in range(SENSORS_PER_RUN):
+        ManagedCaseSensor(
+            task_id=f"wait_for_payment_{n:03d}",
+            case_ids=f"{{{{ params.case_ids[{n}] }}}}",
+            condition="new_payment",
+            deferrable=True,
+            start_from_trigger=True,  # before Airflow 3.3: started on a worker
+            end_from_trigger=True,
+            poke_interval=5,
+            timeout=1800,
+        )
 
 
 debitura_distributed_referral()
