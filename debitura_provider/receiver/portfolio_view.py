@@ -310,16 +310,20 @@ def bar_chart(values: Iterable[tuple[str, float]], label: str) -> str:
     return f'<svg role="img" aria-label="{_e(label)}" width="520" height="{height}">{bars}</svg>'
 
 
-def _totals_table(totals: dict[tuple[str, str], Totals], heading: str) -> str:
+def _totals_table(totals: dict[tuple[str, str], Totals], heading: str | None) -> str:
+    """One row per (key, currency); without a ``heading`` the key column is left out (totals per currency)."""
     if not totals:
         return '<p class="muted">No cases.</p>'
     rows = "".join(
-        f"<tr><td>{_e(key)}</td><td>{_e(cur)}</td><td class=n>{t.cases}</td><td class=n>{t.referred:,.2f}</td>"
+        "<tr>"
+        + ("" if heading is None else f"<td>{_e(key)}</td>")
+        + f"<td>{_e(cur)}</td><td class=n>{t.cases}</td><td class=n>{t.referred:,.2f}</td>"
         f"<td class=n>{t.collected:,.2f}</td><td class=n>{t.outstanding:,.2f}</td></tr>"
         for (key, cur), t in totals.items()
     )
+    first = "" if heading is None else f"<th>{_e(heading)}</th>"
     return (
-        f"<table><tr><th>{_e(heading)}</th><th>Currency</th><th class=n>Cases</th><th class=n>Referred</th>"
+        f"<table><tr>{first}<th>Currency</th><th class=n>Cases</th><th class=n>Referred</th>"
         f"<th class=n>Collected</th><th class=n>Outstanding</th></tr>{rows}</table>"
     )
 
@@ -354,7 +358,7 @@ def render_page(
              for what in ("collected", "outstanding")]  # fmt: skip
     parts.append(bar_chart(chart, "collected and outstanding per currency"))
     parts.append("</section></div>")
-    parts.append("<h2>Per currency</h2>" + _totals_table(by_currency, "Cases"))
+    parts.append("<h2>Per currency</h2>" + _totals_table(by_currency, None))
     parts.append("<h2>Per client</h2>" + _totals_table(portfolio.totals(lambda c: c["creditor"]), "Client"))
     parts.append("<h2>Per month referred</h2>" + _totals_table(portfolio.totals(lambda c: c["month"]), "Month"))
 

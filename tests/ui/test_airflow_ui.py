@@ -92,7 +92,7 @@ def test_the_example_dags_are_listed(airflow_ui: Any, page: Any) -> None:
     expected = example_dag_ids()
     airflow_ui.wait_for(
         "the DAG processor to parse the example DAGs",
-        lambda: {d["dag_id"] for d in airflow_ui.api("dags")["dags"]} >= set(expected),
+        lambda: airflow_ui.dag_ids() >= set(expected),
         timeout=180,
     )
     page.goto(f"{airflow_ui.url}/dags")
@@ -108,6 +108,7 @@ def _finished_referral_run(airflow_ui: Any) -> dict[str, Any]:
     return done[0] if done else {}
 
 
+@pytest.mark.after_referral
 def test_a_referral_run_links_each_paid_case_to_its_portal_page(airflow_ui: Any, page: Any) -> None:
     run = airflow_ui.wait_for("a finished referral run", lambda: _finished_referral_run(airflow_ui), timeout=480)
     assert run["state"] == "success", run
@@ -129,6 +130,7 @@ def test_a_referral_run_links_each_paid_case_to_its_portal_page(airflow_ui: Any,
         case_page.close()
 
 
+@pytest.mark.after_referral
 def test_a_referral_run_writes_its_report_and_logs_where(airflow_ui: Any, page: Any) -> None:
     run = airflow_ui.wait_for("a finished referral run", lambda: _finished_referral_run(airflow_ui), timeout=480)
     run_path = f"dags/{REFERRAL}/dagRuns/{quote(run['dag_run_id'])}"
