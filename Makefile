@@ -52,7 +52,7 @@ $(CHROMIUM):
 test-ui: $(UI_STAMP) $(CHROMIUM)
 	DEBITURA_UI_TEST=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/ui
 
-# The production shape on 127.0.0.1 (not in make test, about 9 min on 2 cores): 8 processes sharing one key at
+# The production shape on 127.0.0.1 (not in make test, 9 to 12 min on 2 cores): 8 processes sharing one key at
 # Debitura's real limits, then Airflow on CeleryExecutor with Postgres, Redis, 3 workers, 2 triggerers and
 # 2 API server workers, with a worker and a triggerer killed mid-work. Debian's postgresql and redis-server
 # are installed by apt if missing; everything started is stopped and removed at the end.
