@@ -231,7 +231,10 @@ def sensors(stack: Stack, case_ids: list[str]) -> dict[str, Any]:
     stack.wait_for("the sensors' runs to finish", finished, timeout=900, every=5)
     rows = stack.sql("SELECT state, pid FROM task_instance WHERE dag_id = %s AND run_id = ANY(%s)", SENSORS, runs)
     states = Counter(str(r[0]) for r in rows)
+    logs = "".join(t.log.read_text(errors="replace") for t in stack.triggerers)
     return {
+        "most_deferred_in_one_triggerer": max(spread.values()),
+        "deadlocks_in_triggerer_logs": logs.count("DeadlockImminentError"),
         "runs": runs,
         "started": len(rows),
         "completed": states["success"],
@@ -357,6 +360,8 @@ def check(figures: dict[str, Any]) -> list[str]:
         problems.append("a sensor did not complete")
     if len(s["deferred_per_triggerer"]) < 2:
         problems.append("the sensors were not spread over both triggerers")
+    if s["deadlocks_in_triggerer_logs"]:
+        problems.append("a triggerer logged DeadlockImminentError (the connection lookup blocked its loop)")
     if s["on_worker"] and supports("start_from_trigger"):
         problems.append("a sensor took a worker slot although this Airflow starts and ends them in the triggerer")
     if w["recorded_exactly_once"] != w["events"] or w["recorded_twice_or_more"]:
@@ -404,7 +409,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     say(
         f"sensors: {s['completed']} completed of {s['started']} started ({s['on_worker']} took a worker slot), "
         f"all deferred in {s['seconds_to_defer']} s, per triggerer job {s['deferred_per_triggerer']}, "
-        f"{s['triggerer_killed']} killed while they waited; done in {s['seconds']} s"
+        f"{s['triggerer_killed']} killed while they waited; done in {s['seconds']} s; "
+        f"DeadlockImminentError in the triggerers' logs: {s['deadlocks_in_triggerer_logs']}"
     )
     say(
         f"webhooks: {w['recorded_exactly_once']} of {w['events']} events recorded exactly once from "
