@@ -294,20 +294,25 @@ def _document(title: str, body: str) -> str:
     )
 
 
-def bar_chart(values: Iterable[tuple[str, float]], label: str) -> str:
-    """A horizontal bar chart as inline SVG (one bar per value)."""
+def bar_chart(values: Iterable[tuple[str, Decimal | int]], label: str) -> str:
+    """A horizontal bar chart as inline SVG (one bar per value), each bar labelled as the tables write it."""
     items = list(values)
     if not items:
         return '<p class="muted">Nothing yet.</p>'
-    top = max(v for _, v in items) or 1.0
+    top = float(max(v for _, v in items)) or 1.0
     height = 22 * len(items) + 4
     bars = "".join(
         f'<text x="0" y="{22 * i + 16}" font-size="12">{_e(name)}</text>'
-        f'<rect x="190" y="{22 * i + 4}" width="{max(1.0, 260 * v / top):.1f}" height="16" fill="#2b6cb0"/>'
-        f'<text x="{196 + 260 * v / top:.1f}" y="{22 * i + 16}" font-size="12">{v:g}</text>'
+        f'<rect x="190" y="{22 * i + 4}" width="{max(1.0, 260 * float(v) / top):.1f}" height="16" fill="#2b6cb0"/>'
+        f'<text x="{196 + 260 * float(v) / top:.1f}" y="{22 * i + 16}" font-size="12">{_figure(v)}</text>'
         for i, (name, v) in enumerate(items)
     )
     return f'<svg role="img" aria-label="{_e(label)}" width="520" height="{height}">{bars}</svg>'
+
+
+def _figure(value: Decimal | int) -> str:
+    """An amount with two decimals and a count as it is, as the tables write them."""
+    return f"{value:,.2f}" if isinstance(value, Decimal) else f"{value:,}"
 
 
 def _totals_table(totals: dict[tuple[str, str], Totals], heading: str | None) -> str:
@@ -317,8 +322,8 @@ def _totals_table(totals: dict[tuple[str, str], Totals], heading: str | None) ->
     rows = "".join(
         "<tr>"
         + ("" if heading is None else f"<td>{_e(key)}</td>")
-        + f"<td>{_e(cur)}</td><td class=n>{t.cases}</td><td class=n>{t.referred:,.2f}</td>"
-        f"<td class=n>{t.collected:,.2f}</td><td class=n>{t.outstanding:,.2f}</td></tr>"
+        + f"<td>{_e(cur)}</td><td class=n>{t.cases}</td><td class=n>{_figure(t.referred)}</td>"
+        f"<td class=n>{_figure(t.collected)}</td><td class=n>{_figure(t.outstanding)}</td></tr>"
         for (key, cur), t in totals.items()
     )
     first = "" if heading is None else f"<th>{_e(heading)}</th>"
@@ -352,9 +357,9 @@ def render_page(
     lifecycle = sorted(portfolio.by_lifecycle().items())
     by_currency = portfolio.totals(lambda c: "all")
     parts.append('<div class="grid"><section><h2>By lifecycle</h2>')
-    parts.append(bar_chart(((k, float(v)) for k, v in lifecycle), "cases by lifecycle"))
+    parts.append(bar_chart(lifecycle, "cases by lifecycle"))
     parts.append("</section><section><h2>Collected and outstanding</h2>")
-    chart = [(f"{cur} {what}", float(getattr(t, what))) for (_, cur), t in by_currency.items()
+    chart = [(f"{cur} {what}", getattr(t, what)) for (_, cur), t in by_currency.items()
              for what in ("collected", "outstanding")]  # fmt: skip
     parts.append(bar_chart(chart, "collected and outstanding per currency"))
     parts.append("</section></div>")
