@@ -127,3 +127,9 @@ def test_a_sensor_links_its_watched_cases_until_one_satisfies_it_then_that_case(
     assert ti.pushed[CASE_URL_XCOM_KEY] == "https://portal/cases/b"
     push_watch_url({"ti": ti}, _Hook(), ["c"])  # type: ignore[arg-type]
     assert ti.pushed[CASE_URL_XCOM_KEY] == "https://portal/cases/c"
+
+
+def test_the_charts_label_amounts_exactly_and_counts_as_counts() -> None:
+    svg = portfolio_view.bar_chart([("EUR collected", Decimal("35180.75")), ("EUR outstanding", Decimal(0))], "x")
+    assert ">35,180.75</text>" in svg and ">0.00</text>" in svg
+    assert ">1,204</text>" in portfolio_view.bar_chart([("Active", 1204)], "cases")
